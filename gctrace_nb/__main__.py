@@ -1,0 +1,7 @@
+"""``python -m gctrace_nb`` is ``gctrace``."""
+
+import sys
+
+from gctrace_nb.cli import main
+
+sys.exit(main())
