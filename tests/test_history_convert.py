@@ -1,0 +1,309 @@
+"""A downloaded flow execution-history document becomes a trace (gctrace_nb.sources.history)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gctrace_nb import TraceFormatError, analyze_steps, load_trace
+from gctrace_nb.cli import main
+from gctrace_nb.sources.history import execution_document_to_steps
+from gctrace_nb.timestamps import parse_timestamp
+from tests.helpers import t
+
+
+def item(kind, at=None, **payload):
+    if at is not None:
+        payload["dateTime"] = t(at)
+    return {kind: payload}
+
+
+def realistic_document():
+    """An inbound call flow: a decision, a task holding a common module with a data action
+    (whose request and response are nested items), a menu, a failing data action, a transfer."""
+    return {
+        "flow": {
+            "conversationId": "conv-9f1c",
+            "flowId": "flow-main",
+            "flowName": "Main IVR",
+            "flowVersion": "12.0",
+            "flowType": "INBOUNDCALL",
+            "flowInstanceId": "inst-77",
+            "startDateTime": t(0),
+            "endDateTime": t(10_000),
+            "execution": [
+                item("startedFlow", 0),
+                item("actionDecision", 100, actionId="a1", actionName="Check VIP", trackingId="t1",
+                     outputPathId="yes"),
+                item("startedTask", 200, taskName="Main Menu Task", trackingId="t2"),
+                item("actionPlayAudio", 300, actionId="a3", actionName="Welcome", trackingId="t3"),
+                item("startedCommonModule", 1_000, commonModuleName="Lookup Customer", trackingId="t4"),
+                item("actionCallData", 1_100, actionId="a5", actionName="Get CRM record", trackingId="t5",
+                     executionId="e5", inputData={"phone": "+15550100"}, outputData={"tier": "gold"},
+                     execution=[
+                         item("dataActionRequest", 1_150, trackingId="t5r"),
+                         item("dataActionResponse", 4_000, trackingId="t5s"),
+                     ]),
+                item("actionUpdateData", 4_500, actionId="a6", actionName="Set tier", trackingId="t6"),
+                item("endedCommonModule", 5_000, trackingId="t4"),
+                item("menuMenu", 5_100, actionId="a7", actionName="Main menu", trackingId="t7"),
+                item("actionCallData", 6_000, actionId="a8", actionName="Post survey", trackingId="t8",
+                     errors=[{"errorCode": "ACTION.TIMEOUT", "message": "Request timed out"}]),
+                item("endedTask", 8_000, trackingId="t2"),
+                item("actionTransferToAcd", 8_100, actionId="a9", actionName="To Sales", trackingId="t9"),
+                item("endedFlow", 10_000),
+            ],
+        }
+    }
+
+
+def by_id(steps):
+    return {s["nodeId"]: s for s in steps}
+
+
+def span(step):
+    start, end = parse_timestamp(step["startTime"]), parse_timestamp(step["endTime"])
+    base = parse_timestamp(t(0))
+    return ((start - base) / 1000, (end - base) / 1000)
+
+
+def test_realistic_document_structure_times_and_status():
+    steps, meta = execution_document_to_steps(realistic_document())
+    s = by_id(steps)
+    expected = {
+        "flow:flow-main#0": (None, (0, 10_000)),
+        "actionDecision:t1#2": ("flow:flow-main#0", (100, 200)),
+        "task:t2#3": ("flow:flow-main#0", (200, 8_000)),
+        "actionPlayAudio:t3#4": ("task:t2#3", (300, 1_000)),
+        "commonModule:t4#5": ("task:t2#3", (1_000, 5_000)),
+        "actionCallData:t5#6": ("commonModule:t4#5", (1_100, 4_500)),
+        "dataActionRequest:t5r#7": ("actionCallData:t5#6", (1_150, 4_000)),
+        "dataActionResponse:t5s#8": ("actionCallData:t5#6", (4_000, 4_500)),
+        "actionUpdateData:t6#9": ("commonModule:t4#5", (4_500, 5_000)),
+        "menuMenu:t7#11": ("task:t2#3", (5_100, 6_000)),
+        "actionCallData:t8#12": ("task:t2#3", (6_000, 8_000)),
+        "actionTransferToAcd:t9#14": ("flow:flow-main#0", (8_100, 10_000)),
+    }
+    assert [x["nodeId"] for x in steps] == list(expected)  # root first, then document order
+    for node_id, (parent, times) in expected.items():
+        assert s[node_id]["parentId"] == parent, node_id
+        assert span(s[node_id]) == times, node_id
+    # Markers are no steps; names, types and ids are kept.
+    assert not any(x["type"] in ("startedFlow", "endedFlow", "endedTask", "endedCommonModule") for x in steps)
+    crm = s["actionCallData:t5#6"]
+    assert (crm["name"], crm["type"], crm["actionId"], crm["trackingId"], crm["executionId"]) == (
+        "Get CRM record", "actionCallData", "a5", "t5", "e5")
+    assert crm["outputData"] == {"tier": "gold"}
+    assert s["task:t2#3"]["name"] == "Main Menu Task" and s["task:t2#3"]["kind"] == "group"
+    assert s["commonModule:t4#5"]["name"] == "Lookup Customer"
+    # Ends of items are inferred; bracket ends come from their end markers.
+    assert all(x.get("endInferred") for x in steps if x["kind"] == "action")
+    assert not s["task:t2#3"].get("endInferred") and not s["flow:flow-main#0"].get("endInferred")
+    # Failure with its error text; everything else succeeded.
+    failed = [x["nodeId"] for x in steps if x["status"] == "failed"]
+    assert failed == ["actionCallData:t8#12"]
+    assert "Request timed out" in s["actionCallData:t8#12"]["errorMessage"]
+    assert all(x["status"] == "success" for x in steps if x["nodeId"] not in failed)
+    assert meta == {
+        "source": "history", "flow_id": "flow-main", "flow_name": "Main IVR", "flow_version": "12.0",
+        "flow_type": "INBOUNDCALL", "conversation_id": "conv-9f1c", "instance_id": "inst-77",
+        "flow_start": t(0), "flow_end": t(10_000),
+    }
+
+
+def test_realistic_document_analysis_via_load_trace():
+    trace = load_trace(realistic_document())
+    a = trace.analysis
+    assert a.total_ms == 10_000.0
+    assert a.steps_total == a.valid_steps == 12
+    assert a.anomalies == ()
+    assert a.failed_nodes == ("actionCallData:t8#12",)
+    assert a.bottleneck.node_id == "dataActionRequest:t5r#7"
+    assert trace.metadata.source == "history"
+    assert trace.metadata.flow_id == "flow-main"
+    assert trace.metadata.extra["conversation_id"] == "conv-9f1c"
+    assert sum(a.critical_ms.values()) == pytest.approx(10_000.0)
+
+
+def test_the_same_document_gives_the_same_ids():
+    first, _ = execution_document_to_steps(realistic_document())
+    second, _ = execution_document_to_steps(realistic_document())
+    assert [s["nodeId"] for s in first] == [s["nodeId"] for s in second]
+
+
+def test_saved_download_is_batch_analysed_by_the_cli(tmp_path, capsys):
+    path = tmp_path / "download.json"
+    path.write_text(json.dumps(realistic_document()))
+    assert main(["analyze", str(path), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["total_ms"] == 10_000.0
+    assert out["failed_nodes"] == ["actionCallData:t8#12"]
+    assert out["steps"] == 12
+
+
+def test_unclosed_and_stray_brackets_are_closed_and_flagged():
+    doc = {"flow": {"flowId": "f", "startDateTime": t(0), "endDateTime": t(1_000), "execution": [
+        item("startedTask", 100, taskName="outer", trackingId="o"),
+        item("startedCommonModule", 200, trackingId="cm"),
+        item("actionA", 300, trackingId="x"),
+        item("endedTask", 600),               # closes the common module too
+        item("endedCommonModule", 650),       # stray: nothing open
+        item("startedTask", 700, trackingId="late"),   # never closed
+        item("actionB", 800, trackingId="y"),
+    ]}}
+    steps, _ = execution_document_to_steps(doc)
+    s = by_id(steps)
+    assert span(s["task:o#1"]) == (100, 600) and not s["task:o#1"].get("unclosed")
+    assert span(s["commonModule:cm#2"]) == (200, 600) and s["commonModule:cm#2"]["unclosed"]
+    assert s["actionA:x#3"]["parentId"] == "commonModule:cm#2"
+    assert span(s["task:late#6"]) == (700, 1_000) and s["task:late#6"]["unclosed"]
+    assert s["actionB:y#7"]["parentId"] == "task:late#6"
+    assert s["flow:f#0"]["strayEndMarkers"] == 1
+    assert load_trace(doc).analysis.total_ms == 1_000.0
+
+
+def test_bracket_inside_a_nested_list_closes_at_its_owners_end():
+    doc = {"flow": {"startDateTime": t(0), "endDateTime": t(1_000), "execution": [
+        item("actionOuter", 100, trackingId="p", execution=[
+            item("startedTask", 150, trackingId="in"),
+            item("actionInner", 200, trackingId="c"),
+        ]),
+        item("actionNext", 500, trackingId="n"),
+    ]}}
+    s = by_id(execution_document_to_steps(doc)[0])
+    assert span(s["actionOuter:p#1"]) == (100, 500)
+    assert s["task:in#2"]["parentId"] == "actionOuter:p#1"
+    assert span(s["task:in#2"]) == (150, 500) and s["task:in#2"]["unclosed"]
+    assert s["actionInner:c#3"]["parentId"] == "task:in#2"
+    assert "flow:#0" in s  # no flowId: still a root id
+
+
+def test_missing_times_unknown_types_and_junk_items():
+    doc = {"flow": {"flowId": "f", "startDateTime": t(0), "endDateTime": t(1_000), "execution": [
+        None, 5, "text", [], {},
+        item("actionA", 100, trackingId="a"),
+        item("somethingNew"),                             # no dateTime, unknown type
+        {"actionC": "not an object"},
+        item("actionD", 400, actionId="d", errors="boom"),
+    ]}}
+    steps, _ = execution_document_to_steps(doc)
+    s = by_id(steps)
+    assert s["flow:f#0"]["skippedItems"] == 5
+    assert span(s["actionA:a#1"]) == (100, 400)
+    assert s["somethingNew:#2"]["startInferred"] and span(s["somethingNew:#2"]) == (400, 400)
+    assert s["actionC:#3"]["malformed"]
+    assert s["actionD:d#4"]["status"] == "failed" and s["actionD:d#4"]["errorMessage"] == "boom"
+    assert span(s["actionD:d#4"]) == (400, 1_000)
+
+
+def test_flow_times_fall_back_to_markers_then_items():
+    doc = {"flow": {"flowId": "f", "execution": [
+        item("startedFlow", 50), item("actionA", 100), item("endedFlow", 900)]}}
+    root = execution_document_to_steps(doc)[0][0]
+    assert span(root) == (50, 900) and root["startInferred"] and root["endInferred"]
+    doc = {"flow": {"execution": [item("actionA", 100), item("actionB", 300)]}}
+    steps = execution_document_to_steps(doc)[0]
+    assert span(steps[0]) == (100, 300)
+    assert load_trace(doc).analysis.total_ms == 200.0
+
+
+def test_times_outside_the_flow_are_clamped_so_total_is_the_flow():
+    doc = {"flow": {"startDateTime": t(1_000), "endDateTime": t(2_000), "execution": [
+        item("actionEarly", 500), item("actionLate", 5_000), item("actionBack", 1_500)]}}
+    steps = execution_document_to_steps(doc)[0]
+    s = by_id(steps)
+    assert s["actionEarly:#1"]["clamped"] and span(s["actionEarly:#1"])[0] == 1_000
+    assert s["actionLate:#2"]["clamped"]
+    assert s["actionLate:#2"]["outOfOrder"]  # the next item starts before it
+    assert load_trace(doc).analysis.total_ms == 1_000.0
+
+
+def test_flow_level_errors_fail_the_root():
+    doc = {"flow": {"flowErrorReason": "FLOW_ERROR", "startDateTime": t(0), "endDateTime": t(10),
+                    "execution": [item("endedFlow", 10, errors=[{"message": "disconnected"}])]}}
+    root = execution_document_to_steps(doc)[0][0]
+    assert root["status"] == "failed"
+    assert "FLOW_ERROR" in root["errorMessage"] and "disconnected" in root["errorMessage"]
+
+
+@pytest.mark.parametrize("doc", [None, [], "x", {}, {"flow": None}, {"flow": []}])
+def test_not_a_document_is_a_trace_format_error(doc):
+    with pytest.raises(TraceFormatError):
+        execution_document_to_steps(doc)
+
+
+def test_deep_nesting_does_not_recurse():
+    inner: list = []
+    doc = {"flow": {"startDateTime": t(0), "endDateTime": t(10), "execution": inner}}
+    for i in range(5_000):
+        nxt: list = []
+        inner.append({"actionX": {"trackingId": str(i), "execution": nxt}})
+        inner = nxt
+    steps, _ = execution_document_to_steps(doc)
+    assert len(steps) == 5_001
+    assert len({s["nodeId"] for s in steps}) == 5_001
+
+
+# ---------------------------------------------------------------- hostile documents
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
+                         st.floats(allow_nan=True), st.text(max_size=6))
+json_values = st.recursive(json_scalars, lambda c: st.one_of(
+    st.lists(c, max_size=3), st.dictionaries(st.text(max_size=5), c, max_size=3)), max_leaves=8)
+timestamps = st.one_of(st.integers(0, 20_000).map(t), json_scalars,
+                       st.integers(-10**15, 10**15), st.just("2024-13-45T99:00:00Z"))
+types = st.sampled_from(["startedFlow", "endedFlow", "startedTask", "endedTask", "startedCommonModule",
+                         "endedCommonModule", "startedState", "endedState", "actionCallData",
+                         "menuMenu", "started", "endedFoo", "x", ""])
+
+
+@st.composite
+def payloads(draw, children):
+    p = {}
+    for key, strat in (("dateTime", timestamps), ("trackingId", st.one_of(st.text(max_size=3), json_scalars)),
+                       ("actionId", json_values), ("actionName", json_values), ("errors", json_values),
+                       ("execution", children)):
+        if draw(st.booleans()):
+            p[key] = draw(strat)
+    return p
+
+
+items = st.recursive(
+    st.one_of(json_values, st.builds(lambda k, v: {k: v}, types, json_values),
+              st.builds(lambda k, p: {k: p}, types, payloads(st.just([]))),
+              st.builds(lambda k, p: {k: p}, types, payloads(st.just([])))),
+    lambda c: st.one_of(
+        st.builds(lambda k, p: {k: p}, types, payloads(st.lists(c, max_size=4))),
+        st.dictionaries(types, payloads(st.lists(c, max_size=3)), min_size=2, max_size=3),
+    ),
+    max_leaves=30,
+)
+flows = st.fixed_dictionaries({"execution": st.one_of(st.lists(items, min_size=1, max_size=12),
+                                                       json_values)}, optional={
+    "flowId": json_values, "flowName": json_values, "startDateTime": timestamps, "endDateTime": timestamps,
+    "errors": json_values,
+    "flowErrorReason": json_values})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(flows.map(lambda f: {"flow": f}), json_values))
+def test_hostile_documents_never_raise_anything_but_trace_format_error(doc):
+    original = copy.deepcopy(doc)
+    try:
+        steps, meta = execution_document_to_steps(doc)
+    except TraceFormatError:
+        return
+    assert doc == original or doc != doc  # input untouched (NaN compares unequal to itself)
+    ids = [s["nodeId"] for s in steps]
+    assert len(ids) == len(set(ids))
+    json.dumps(steps, default=str)
+    assert meta["source"] == "history"
+    analysis = analyze_steps(steps)
+    start = parse_timestamp(doc["flow"].get("startDateTime"))
+    end = parse_timestamp(doc["flow"].get("endDateTime"))
+    if start is not None and end is not None and end >= start:
+        assert analysis.total_ms == round((end - start) / 1000, 3)
+    assert not [a for a in analysis.anomalies if a[1] in ("duplicate", "missing_id", "orphan", "cycle")]
