@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Make .venv with the package and its test tools, and the system programs the
+# renderers and browser tests need (graphviz `dot`, Debian `chromium`).
+# Safe to re-run: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+install_system_deps() {
+  local need=()
+  command -v dot >/dev/null 2>&1 || need+=(graphviz)
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
+  ((${#need[@]})) || return 0
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; fi
+  fi
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
+    log "installing ${need[*]} with apt-get"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  elif command -v brew >/dev/null 2>&1; then
+    log "installing with brew: ${need[*]/chromium/--cask chromium}"
+    for pkg in "${need[@]}"; do
+      if [ "$pkg" = chromium ]; then brew install --cask chromium || true; else brew install "$pkg"; fi
+    done
+  else
+    log "cannot install ${need[*]} here (no apt-get as root, no brew)."
+    log "graphviz: 'apt-get install graphviz' | 'brew install graphviz' | 'conda install -c conda-forge graphviz'"
+    log "without them the DAG and browser tests are skipped locally (CI=true makes them fail instead)."
+  fi
+}
+
+make_venv() {
+  if ! "$PYTHON" -m uv --version >/dev/null 2>&1; then
+    log "installing uv (fast resolver/installer) with pip"
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check uv 2>/dev/null \
+      || "$PYTHON" -m pip install --quiet --disable-pip-version-check --user uv 2>/dev/null || true
+  fi
+  if "$PYTHON" -m uv --version >/dev/null 2>&1; then
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m uv venv --quiet --seed "$VENV"
+    VIRTUAL_ENV="$VENV" "$PYTHON" -m uv pip install --quiet -e '.[test]'
+  else
+    log "uv unavailable; falling back to venv + pip"
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+  fi
+}
+
+install_system_deps
+make_venv
+touch "$VENV/.bootstrapped"
