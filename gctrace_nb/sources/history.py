@@ -76,7 +76,8 @@ FLOW_MARKERS: Final = frozenset({"startedFlow", "endedFlow"})
 _BRACKET = re.compile(r"^(started|ended)([A-Z][A-Za-z0-9_]*)$")
 _ID_KEYS: Final = ("trackingId", "actionId", "executionId")
 _KEEP_KEYS: Final = (
-    "actionId", "trackingId", "executionId", "outputPathId", "dateTime",
+    "actionId", "trackingId", "executionId", "outputPathId", "outputPathName", "dateTime",
+    "taskId", "commonModuleId", "commonModuleVersion", "dataActionId", "queueName", "queueId",
     "warnings", "inputData", "outputData", "variables",
 )
 _NAME_KEYS: Final = ("actionName", "taskName", "commonModuleName", "stateName", "name", "displayName")
