@@ -19,6 +19,7 @@ URLs, statuses and the server's own error text only.
     │   ├── DeadlineExceeded                 the overall deadline passed
     │   ├── CircuitOpen                      transient failures went on too long
     │   └── RetriesExhausted                 a request failed every retry
+    ├── Cancelled                            the caller cancelled a wait (cancel event set)
     ├── WebhookError                         a webhook could not be built or sent
     └── RendererUnavailable (RuntimeError)   the graphviz ``dot`` binary is missing
 """
@@ -44,6 +45,7 @@ __all__ = [
     "RetriesExhausted",
     "WebhookError",
     "RendererUnavailable",
+    "Cancelled",
 ]
 
 
@@ -175,6 +177,10 @@ class CircuitOpen(GaveUp):
 
 class RetriesExhausted(GaveUp):
     """A request kept failing with retryable errors until its retries ran out."""
+
+
+class Cancelled(GctraceError):
+    """The caller cancelled a wait (its ``cancel`` event was set); nothing more is sent."""
 
 
 class WebhookError(GctraceError):
