@@ -26,6 +26,7 @@ EXIT_GAVE_UP = 5
 # never pays for plotly or requests.
 _COMMAND_MODULES = (
     "analyze",
+    "simulate",
 )
 
 
