@@ -1,0 +1,36 @@
+"""Pictures of a trace: a graphviz DAG and a plotly gantt.
+
+Importing this package is cheap: :mod:`graphviz` and :mod:`plotly` load only
+when a renderer is first used (a module ``__getattr__``, as great-tables does
+for its optional datasets). Both renderers return the library's own object
+(:class:`graphviz.Digraph`, :class:`plotly.graph_objects.Figure`), which
+displays itself in Jupyter.
+
+Example:
+    >>> import gctrace_nb.render as render
+    >>> sorted(render.__all__)
+    ['dag', 'dag_svg', 'gantt']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["dag", "dag_svg", "gantt"]
+
+# public name -> submodule that defines it
+_LAZY = {"dag": "dag", "dag_svg": "dag", "gantt": "gantt"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,88 @@
+"""Tree order and text helpers shared by the renderers (pure, no graphviz/plotly)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..analysis import Analysis
+
+__all__ = ["children_of", "tree_order", "fmt_ms", "clean_text", "shorten"]
+
+_NEVER = float("inf")
+# XML 1.0 forbids most C0 controls; lone surrogates cannot be encoded as UTF-8.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def children_of(a: "Analysis") -> tuple[list[list[int]], list[int]]:
+    """Return (children per kept step, roots), each sorted by start (untimed last, then document order).
+
+    Uses the cleaned parent tree (``Analysis.parent_index``), which the analysis
+    has already freed of cycles, so it is a forest.
+    """
+    n = len(a.node_ids)
+    children: list[list[int]] = [[] for _ in range(n)]
+    roots: list[int] = []
+    for i, p in enumerate(a.parent_index):
+        (children[p] if p >= 0 else roots).append(i)
+    starts = a.start_us
+
+    def key(i: int) -> tuple:
+        s = starts[i]
+        return (_NEVER if s is None else s, i)
+
+    roots.sort(key=key)
+    for kids in children:
+        if len(kids) > 1:
+            kids.sort(key=key)
+    return children, roots
+
+
+def tree_order(a: "Analysis") -> list[int]:
+    """Return kept indices depth-first (pre-order), siblings by start.
+
+    >>> from gctrace_nb.analysis import analyze_steps
+    >>> a = analyze_steps([
+    ...     {"nodeId": "r", "startTime": 0, "endTime": 10},
+    ...     {"nodeId": "late", "parentId": "r", "startTime": 5, "endTime": 9},
+    ...     {"nodeId": "early", "parentId": "r", "startTime": 1, "endTime": 4},
+    ...     {"nodeId": "kid", "parentId": "early", "startTime": 2, "endTime": 3},
+    ... ])
+    >>> [a.node_ids[i] for i in tree_order(a)]
+    ['r', 'early', 'kid', 'late']
+    """
+    children, roots = children_of(a)
+    order: list[int] = []
+    stack = list(reversed(roots))
+    while stack:  # iterative: a 100,000-step chain must not hit the recursion limit
+        i = stack.pop()
+        order.append(i)
+        stack.extend(reversed(children[i]))
+    return order
+
+
+def fmt_ms(value: float | None) -> str:
+    """Format milliseconds as the spec rounds them (3 decimals), without trailing zeros.
+
+    >>> fmt_ms(1234.5), fmt_ms(120.0), fmt_ms(0.0004), fmt_ms(None)
+    ('1,234.5 ms', '120 ms', '0 ms', 'n/a')
+    """
+    if value is None:
+        return "n/a"
+    text = f"{round(value, 3):,.3f}".rstrip("0").rstrip(".")
+    return f"{'0' if text in ('-0', '') else text} ms"
+
+
+def clean_text(value: object) -> str:
+    """Return ``value`` as text safe to put in XML/UTF-8: controls and lone surrogates become U+FFFD."""
+    return _UNSAFE.sub("\ufffd", value if isinstance(value, str) else str(value))
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters with an ellipsis.
+
+    >>> shorten("abcdef", 4), shorten("abc", 4)
+    ('abc…', 'abc')
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
