@@ -7,6 +7,7 @@ import email.utils
 import hashlib
 import hmac
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -47,11 +48,13 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("GCTRACE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("GCTRACE_WEBHOOK_SECRET", raising=False)
     monkeypatch.delenv("GCTRACE_AUDIT_DIR", raising=False)
-    handler = audit.configure_audit_log(tmp_path / "audit")
+    audit.configure_audit_log(tmp_path / "audit")
     yield
-    audit_logger = __import__("logging").getLogger(audit.AUDIT_LOGGER)
-    audit_logger.removeHandler(handler)
-    handler.close()
+    audit_logger = logging.getLogger(audit.AUDIT_LOGGER)
+    for handler in list(audit_logger.handlers):  # the CLI installs its own: remove that too
+        if isinstance(handler, audit.DailyAuditHandler):
+            audit_logger.removeHandler(handler)
+            handler.close()
 
 
 @pytest.fixture
@@ -390,3 +393,84 @@ def test_failures_are_audited_without_secret_or_url_path(tmp_path):
     text = all_text(tmp_path / "audit")
     for secret in (SECRET, "sEcReTpAtH", "abc123"):
         assert secret not in text
+
+
+# ------------------------------------------------------------------------ CLI
+def _run_cli(argv, capsys):
+    from gctrace_nb.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_send_then_flush(trace, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GCTRACE_WEBHOOK_SECRET", SECRET)
+    saved = trace.save(tmp_path / "trace.json")
+    state = tmp_path / "cli-state"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hooks/trace"
+    code, out, err = _run_cli(["webhook", "send", str(saved), "--url", url, "--max-attempts", "1",
+                               "--timeout", "2", "--state-dir", str(state)], capsys)
+    assert code == 5, err
+    sent = json.loads(out)
+    assert sent["delivered"] is False and sent["queued"] is True and sent["attempts"] == 1
+    queued = Outbox(state).records()
+    assert [r.idempotency_key for r in queued] == [sent["idempotency_key"]]
+
+    with Receiver(port=port) as receiver:
+        code, out, err = _run_cli(["webhook", "flush", "--state-dir", str(state)], capsys)
+    assert code == 0, err
+    assert json.loads(out)["delivered"] == 1 and json.loads(out)["remaining"] == 0
+    (got,) = receiver.received
+    assert got.body == queued[0].body.encode() and got.key == sent["idempotency_key"] and verify(got)
+    assert json.loads(got.body)["flowId"] == "flow-1"
+    assert Outbox(state).records() == []
+    audit_files = list((state / "audit").glob("audit-*.jsonl"))
+    assert audit_files, "the CLI writes its audit log under the state dir"
+    events = [json.loads(line)["event"] for f in audit_files for line in f.read_text().splitlines()]
+    assert "webhook_queued" in events and "webhook_delivered" in events
+    assert SECRET not in all_text(tmp_path) and SECRET not in out + err
+
+
+def test_cli_send_delivered_and_rejected(trace, tmp_path, capsys):
+    saved = trace.save(tmp_path / "trace.json")
+    with Receiver(lambda i, r: Answer(200) if i == 0 else Answer(403, body=b"forbidden")) as receiver:
+        args = ["webhook", "send", str(saved), "--url", receiver.url, "--state-dir", str(tmp_path / "s")]
+        code, out, _ = _run_cli(args, capsys)
+        assert code == 0 and json.loads(out) == {
+            "delivered": True, "attempts": 1, "status": 200, "idempotency_key": receiver.received[0].key}
+        code, out, _ = _run_cli(args, capsys)
+        assert code == 1 and json.loads(out)["status"] == 403 and json.loads(out)["rejected"] is True
+    assert len(receiver.received) == 2
+
+
+def test_cli_send_bad_input(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GCTRACE_WEBHOOK_URL", raising=False)
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json")
+    code, _, err = _run_cli(["webhook", "send", str(bad), "--url", "http://127.0.0.1:9/x",
+                             "--state-dir", str(tmp_path)], capsys)
+    assert code == 2 and "bad.json" in err
+    good = tmp_path / "t.json"
+    good.write_text("[]")
+    code, _, err = _run_cli(["webhook", "send", str(good), "--url", "ftp://x/y", "--state-dir", str(tmp_path)], capsys)
+    assert code == 2 and "http" in err
+    code, _, err = _run_cli(["webhook", "send", str(good), "--state-dir", str(tmp_path)], capsys)
+    assert code == 2 and "GCTRACE_WEBHOOK_URL" in err
+
+
+def test_simulator_sink_receives_a_signed_summary_after_failures(trace):
+    from gctrace_nb.simulator import Faults, Simulator
+
+    with Simulator(faults=Faults(webhook_fail_first=2)) as sim:
+        sleeps = Sleeps()
+        result = post_summary(trace, sim.webhook_url, now=NOW, secret=SECRET, sleep=sleeps, outbox=None)
+        deliveries = sim.webhook_deliveries
+    assert result.delivered and result.attempts == 3 and len(sleeps) == 2
+    assert [d.status for d in deliveries] == [503, 503, 200]
+    keys = {{k.lower(): v for k, v in d.headers.items()}["idempotency-key"] for d in deliveries}
+    assert keys == {result.idempotency_key}
+    assert deliveries[-1].json() == build_summary(trace, now=NOW)
+    sig = {k.lower(): v for k, v in deliveries[-1].headers.items()}["x-gctrace-signature-256"]
+    assert webhook.verify_signature(deliveries[-1].body, sig, SECRET)
