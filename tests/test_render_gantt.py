@@ -1,0 +1,131 @@
+"""gctrace_nb.render.gantt: the figure's data (bars, rows, colours, highlight, hover)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import pytest
+
+from _render_samples import HOSTILE_IDS, branchy_trace, hostile_trace, step, wide_steps
+from gctrace_nb import load_trace
+from gctrace_nb.render import gantt
+from gctrace_nb.render.gantt import CRITICAL_COLOR, STATUS_COLORS
+
+
+def bar_color(fig: go.Figure, row: int) -> str:
+    """The colour a bar is drawn with: its status code looked up on the bar trace's colour scale."""
+    marker = fig.data[0].marker
+    code = marker.color[row]
+    scale = {round(stop * (marker.cmax - marker.cmin) + marker.cmin): color for stop, color in marker.colorscale}
+    return scale[code]
+
+
+def rows(fig: go.Figure) -> list[str]:
+    return list(fig.data[0].customdata)
+
+
+def test_one_bar_trace_holds_every_step():
+    t = branchy_trace()
+    fig = gantt(t)
+    assert isinstance(fig, go.Figure)
+    bars = [tr for tr in fig.data if tr.type == "bar"]
+    assert len(bars) == 1
+    bar = bars[0]
+    assert bar.orientation == "h"
+    assert sorted(bar.customdata) == sorted(t.analysis.node_ids)
+    assert len(bar.x) == len(bar.base) == len(bar.y) == len(t.analysis.node_ids)
+
+
+def test_rows_are_in_tree_order_children_by_start():
+    fig = gantt(branchy_trace())
+    # the top root first; its children by start (untimed last); then the orphan root
+    assert rows(fig) == ["root", "auth", "lookup", "db", "crm", "crm-call", "notify", "untimed", "stray"]
+    assert list(fig.data[0].y) == list(range(9))
+    assert fig.layout.yaxis.autorange == "reversed"
+    # row labels indent children and show names where steps have them
+    ticks = list(fig.layout.yaxis.ticktext)
+    assert ticks[0] == "Inbound flow" and ticks[5].endswith("CRM call") and ticks[5] != "CRM call"
+
+
+def test_bars_are_ms_since_the_earliest_start_and_match_the_steps_frame():
+    t = branchy_trace()
+    fig = gantt(t)
+    bar = fig.data[0]
+    frame = {r["node_id"]: r for r in t.steps.iter_rows(named=True)}
+    for node_id, base, length in zip(bar.customdata, bar.base, bar.x):
+        if node_id == "untimed":
+            assert base is None and length is None
+            continue
+        assert length == frame[node_id]["duration_ms"]
+    assert dict(zip(bar.customdata, bar.base))["crm"] == 100.0
+    assert "ms since 2023-11-14T22:13:20.000Z" == fig.layout.xaxis.title.text
+
+
+def test_colour_by_status():
+    fig = gantt(branchy_trace())
+    order = rows(fig)
+    assert bar_color(fig, order.index("db")) == STATUS_COLORS["failed"]  # "FAILED"
+    assert bar_color(fig, order.index("notify")) == STATUS_COLORS["failed"]  # "error"
+    assert bar_color(fig, order.index("auth")) == STATUS_COLORS["ok"]
+    legend = {tr.name for tr in fig.data if tr.showlegend is not False and tr.type == "scatter" and tr.mode == "markers"}
+    assert legend == {"ok", "failed"}
+
+
+def test_critical_bars_are_outlined_and_segments_drawn():
+    t = branchy_trace()
+    fig = gantt(t)
+    order = rows(fig)
+    widths = dict(zip(order, fig.data[0].marker.line.width))
+    assert {n for n, w in widths.items() if w > 0} == set(t.analysis.critical_path)
+    segs = fig.data[1]
+    assert segs.type == "scatter" and segs.mode == "lines" and segs.line.color == CRITICAL_COLOR
+    # one x pair per segment of trace.segments, on its step's row, None between segments
+    frame = t.segments
+    assert len(segs.x) == 3 * frame.height
+    pairs = [(segs.x[k], segs.x[k + 1], segs.y[k]) for k in range(0, len(segs.x), 3)]
+    assert all(segs.x[k] is None for k in range(2, len(segs.x), 3))
+    total = sum(e - s for s, e, _ in pairs)
+    assert total == pytest.approx(frame["duration_ms"].sum())
+    held = {}
+    for (s, e, row) in pairs:
+        held[order[row]] = held.get(order[row], 0) + (e - s)
+    assert held == pytest.approx(t.analysis.critical_ms)
+
+
+def test_hover_has_start_duration_self_critical_status_and_error():
+    fig = gantt(branchy_trace())
+    hover = dict(zip(rows(fig), fig.data[0].hovertext))
+    db = hover["db"]
+    for part in ("start: +120 ms", "duration: 460 ms", "self: 460 ms", "critical: 0 ms", "status: FAILED",
+                 'error: timeout &lt;db&gt; &amp; "x"'):
+        assert part in db, part
+    assert "critical: 730 ms (bottleneck)" in hover["crm-call"]
+    assert hover["crm-call"].startswith("<b>CRM call</b><br>id: crm-call")
+    assert "duration: untimed" in hover["untimed"] and "anomalies: untimed" in hover["untimed"]
+    assert fig.data[0].hovertemplate == "%{hovertext}<extra></extra>"
+
+
+def test_hostile_text_is_escaped_for_plotly():
+    fig = gantt(hostile_trace())
+    hover = list(fig.data[0].hovertext)
+    joined = "".join(hover) + "".join(fig.layout.yaxis.ticktext) + fig.layout.title.text
+    assert "<script>" not in joined and "</title>" not in joined
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in joined
+    assert "amp&amp;nbsp;&amp;foo;&amp;#12;" in joined  # plotly would decode the entities otherwise
+    assert "\n" not in joined
+    assert "hostile &lt;\"name\"&gt; &amp; co" in fig.layout.title.text
+    assert list(fig.data[0].customdata)[1:] == list(HOSTILE_IDS)  # raw ids, for programmatic use
+
+
+def test_large_trace_is_still_one_bar_trace_without_tick_labels():
+    t = load_trace(wide_steps(5000))  # 10,001 steps
+    fig = gantt(t)
+    assert sum(tr.type == "bar" for tr in fig.data) == 1
+    assert len(fig.data[0].x) == 10_001
+    assert fig.layout.yaxis.showticklabels is False
+    assert fig.layout.height <= 1600
+
+
+def test_empty_and_untimed_traces_draw_without_error():
+    assert len(gantt(load_trace([])).data[0].x) == 0
+    fig = gantt(load_trace([step("a", None, None)]))
+    assert list(fig.data[0].x) == [None] and len(fig.data[1].x) == 0
