@@ -45,6 +45,7 @@ __all__ = [
     "RetriesExhausted",
     "Trace",
     "TraceFormatError",
+    "TraceLauncher",
     "TraceMetadata",
     "TraceRequestInvalid",
     "WebhookError",
@@ -52,3 +53,16 @@ __all__ = [
     "load_trace",
     "save_trace",
 ]
+
+
+def __getattr__(name: str):  # PEP 562: the notebook form loads ipywidgets only when asked for
+    if name == "TraceLauncher":
+        from .widgets import TraceLauncher
+
+        globals()[name] = TraceLauncher
+        return TraceLauncher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
