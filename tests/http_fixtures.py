@@ -12,6 +12,7 @@ import base64
 import itertools
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,7 +104,7 @@ class FakeGenesys:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     # ----------------------------------------------------------- lifecycle
     def __enter__(self) -> "FakeGenesys":
@@ -116,7 +117,10 @@ class FakeGenesys:
 
     # -------------------------------------------------------------- script
     def script(self, method: str, prefix: str, *responses: tuple) -> None:
-        """Serve ``responses`` (``(status, headers, body)``) in order to matching requests first."""
+        """Serve ``responses`` in order to matching requests first.
+
+        Each is ``(status, headers, body)`` or ``(status, headers, body, delay_s)``.
+        """
         with self._lock:
             self._scripts.append((method, prefix, list(responses)))
 
@@ -135,7 +139,14 @@ class FakeGenesys:
         with self._lock:
             for method, prefix, queue in self._scripts:
                 if queue and rec.method == method and rec.path.startswith(prefix):
-                    return queue.pop(0)
+                    answer = queue.pop(0)
+                    break
+            else:
+                answer = None
+        if answer is not None:
+            if len(answer) == 4:  # (status, headers, body, delay_s): answer late
+                time.sleep(answer[3])
+            return answer[:3]
         path = urlsplit(rec.path).path
         if path == "/oauth/token" and rec.method == "POST":
             return self._token(rec)
