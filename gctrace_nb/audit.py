@@ -50,6 +50,7 @@ __all__ = [
     "RETENTION_DAYS",
     "AuditFormatter",
     "DailyAuditHandler",
+    "audit_error",
     "audit_event",
     "audit_trace",
     "configure_audit_log",
@@ -315,6 +316,45 @@ def audit_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None
         if value is not None:
             data[key] = value
     _logger.log(level, event, extra={"audit": data})
+
+
+def audit_error(exc: BaseException, *, event: str | None = None, **fields: Any) -> None:
+    """Write one error line for ``exc``, with what support needs and nothing secret.
+
+    Our errors carry their context as attributes (they never hold a secret):
+    an :class:`~gctrace_nb.errors.ApiError` gives ``http_status``, the
+    server's ``message`` and ``code``, ``context_id``, ``correlation_id`` and
+    ``url``; :class:`~gctrace_nb.errors.TraceRequestInvalid` its
+    ``violations``; :class:`~gctrace_nb.errors.JobFailed` ``job_id`` and the
+    server's ``message``; :class:`~gctrace_nb.errors.GaveUp` ``attempts`` and
+    ``last_status``. ``event`` defaults to ``trace_rejected`` for a 400 or a
+    local validation failure, ``job_failed``, ``gave_up``, ``auth_failed`` or
+    ``error``. Extra ``fields`` (``flow_id=...``) are added.
+    """
+    from . import errors
+
+    data: dict[str, Any] = {"error_type": type(exc).__name__}
+    if isinstance(exc, errors.ApiError):
+        data.update(http_status=exc.status, message=exc.message, code=exc.code, context_id=exc.context_id,
+                    correlation_id=exc.correlation_id, url=exc.url)
+        default = ("auth_failed" if isinstance(exc, errors.AuthError)
+                   else "trace_rejected" if isinstance(exc, errors.BadRequest) else "api_error")
+    elif isinstance(exc, errors.TraceRequestInvalid):
+        data.update(violations=_violations(exc.violations), message=str(exc))
+        default = "trace_rejected"
+    elif isinstance(exc, errors.JobFailed):
+        data.update(job_id=exc.job_id, message=exc.message)
+        default = "job_failed"
+    elif isinstance(exc, errors.GaveUp):
+        data.update(attempts=exc.attempts, last_status=exc.last_status, message=str(exc))
+        default = "gave_up"
+    else:
+        data.update(message=str(exc))
+        default = "error"
+    # the error's own attributes are ids, statuses and server text; a body may be any JSON-ish value
+    clean = {k: (v if v is None or isinstance(v, (str, int, float, bool, list, dict)) else str(v))
+             for k, v in data.items()}
+    audit_event(event or default, level=logging.ERROR, **{**clean, **fields})
 
 
 def trace_status(trace: "Trace") -> str:

@@ -418,7 +418,8 @@ class WebhookSender:
                 response = self.session.post(
                     self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
                 )
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                # the receiver may or may not have the payload: send it again, same key
                 status, error = None, self._describe(exc)
             except requests.RequestException as exc:  # a malformed request: retrying cannot help
                 status, error = None, self._describe(exc)

@@ -201,3 +201,23 @@ def test_unconfigured_audit_logger_is_silent(capsys, trace):
             logger.addHandler(h)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_errors_are_audited_with_the_servers_message(log_dir):
+    from gctrace_nb.errors import BadRequest, GaveUp, JobFailed, TraceRequestInvalid
+
+    audit.audit_error(BadRequest("traceDepth must be <= 50", status=400, code="bad.request",
+                                 context_id="ctx-1", correlation_id="corr-1",
+                                 url="https://api.example/x?access_token=tok-SECRET"), flow_id="flow-1")
+    audit.audit_error(TraceRequestInvalid([("traceDepth", "must be at most 50, got 80")]))
+    audit.audit_error(JobFailed("node limit exceeded", job_id="job-9"))
+    audit.audit_error(GaveUp("deadline passed", attempts=12, last_status=503))
+    lines = read(log_dir, "2026-11-28")
+    assert [line["event"] for line in lines] == ["trace_rejected", "trace_rejected", "job_failed", "gave_up"]
+    assert lines[0]["message"] == "traceDepth must be <= 50" and lines[0]["context_id"] == "ctx-1"
+    assert lines[0]["http_status"] == 400 and lines[0]["flow_id"] == "flow-1"
+    assert lines[1]["violations"] == [{"field": "traceDepth", "message": "must be at most 50, got 80"}]
+    assert lines[2]["job_id"] == "job-9" and lines[2]["message"] == "node limit exceeded"
+    assert lines[3]["attempts"] == 12 and lines[3]["last_status"] == 503
+    assert all(line["level"] == "error" for line in lines)
+    assert "SECRET" not in (log_dir / "audit-2026-11-28.jsonl").read_text()
