@@ -208,7 +208,7 @@ class DailyAuditHandler(logging.Handler):
         self.clock = clock or time.time
         self.retention_days = retention_days
         self._day: _dt.date | None = None
-        self._stream: Any = None
+        self._fd: int | None = None
         self.setFormatter(AuditFormatter())
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.remove_expired()
@@ -251,23 +251,26 @@ class DailyAuditHandler(logging.Handler):
             record.audit_time = now
             day = _dt.datetime.fromtimestamp(now, tz=_dt.timezone.utc).date()
             line = self.format(record)
-            if day != self._day or self._stream is None:
+            if day != self._day or self._fd is None:
                 self._close_stream()
-                fd = os.open(self._path_for(day), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                self._stream = os.fdopen(fd, "a", encoding="utf-8")
+                self._fd = os.open(self._path_for(day), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
                 self._day = day
                 self.remove_expired(day)
-            self._stream.write(line + "\n")
-            self._stream.flush()
+            # One write() per line on an O_APPEND descriptor: lines from several
+            # processes sharing the file never interleave (a buffered stream may
+            # split a long line into several writes).
+            data = memoryview((line + "\n").encode("utf-8"))
+            while data:
+                data = data[os.write(self._fd, data):]
         except Exception:  # logging must never break the caller
             self.handleError(record)
 
     def _close_stream(self) -> None:
-        if self._stream is not None:
+        if self._fd is not None:
             try:
-                self._stream.close()
+                os.close(self._fd)
             finally:
-                self._stream = None
+                self._fd = None
 
     def close(self) -> None:
         self.acquire()

@@ -221,3 +221,25 @@ def test_errors_are_audited_with_the_servers_message(log_dir):
     assert lines[3]["attempts"] == 12 and lines[3]["last_status"] == 503
     assert all(line["level"] == "error" for line in lines)
     assert "SECRET" not in (log_dir / "audit-2026-11-28.jsonl").read_text()
+
+
+_WRITER = """
+import sys
+from gctrace_nb import audit
+audit.configure_audit_log(sys.argv[1], clock=lambda: float(sys.argv[2]))
+for i in range(40):
+    audit.audit_event("bulk", writer=sys.argv[3], i=i, padding="x" * 30000)
+"""
+
+
+def test_processes_sharing_a_directory_never_interleave_lines(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), str(LATE), name], env=env)
+             for name in ("a", "b")]
+    assert [p.wait(120) for p in procs] == [0, 0]
+    lines = read(tmp_path, "2026-11-28")
+    assert sorted((line["writer"], line["i"]) for line in lines) == sorted((w, i) for w in "ab" for i in range(40))
