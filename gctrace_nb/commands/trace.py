@@ -1,0 +1,151 @@
+"""``gctrace trace``: run one debug trace against Genesys (or the simulator) and analyse it.
+
+Credentials come from ``GENESYS_CLIENT_ID`` / ``GENESYS_CLIENT_SECRET``; the
+hosts from ``--region`` or ``--api-url``/``--login-url`` (else ``GENESYS_REGION``,
+``GENESYS_API_URL``, ``GENESYS_LOGIN_URL``). Progress goes to stderr, the result
+to stdout. Exit status: 0 completed; 2 invalid input (nothing sent, or the
+service refused the request); 3 the job failed; 4 authentication or
+permission; 5 gave up (deadline, breaker, retries exhausted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..cli import EXIT_AUTH, EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_JOB_FAILED, EXIT_OK
+
+__all__ = ["register", "run", "parse_input"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "trace",
+        help="run a debug trace of a flow and print its analysis",
+        description=(__doc__ or "").splitlines()[0],
+    )
+    p.add_argument("--flow-id", required=True, help="the Architect flow id")
+    p.add_argument("--action-id", required=True, dest="action_id", help="the action invocation id")
+    p.add_argument("--depth", type=int, default=10, help="trace depth, 1..50 (default: 10)")
+    p.add_argument("--no-capture-context", action="store_true", help="do not capture flow context")
+    p.add_argument("--no-capture-data", action="store_true", help="do not capture data")
+    p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
+                   help="a simulated input; VALUE is JSON when it parses, else a string (repeatable)")
+    p.add_argument("--region", help="Genesys region, e.g. eu_west_1 (default: GENESYS_REGION or us_east_1)")
+    p.add_argument("--api-url", help="API base URL (instead of --region)")
+    p.add_argument("--login-url", help="login base URL (with --api-url)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="give up after S seconds overall (default: 600)")
+    p.add_argument("--save", metavar="PATH", help="also save the trace (with its metadata) to PATH")
+    p.add_argument("--format", choices=("json", "text"), default="text", help="output format (default: text)")
+    p.set_defaults(func=run)
+
+
+def parse_input(item: str) -> tuple[str, Any]:
+    """Split ``KEY=VALUE``; VALUE is decoded as JSON when it parses, else kept as a string.
+
+    >>> parse_input('n=3'), parse_input('flag=true'), parse_input('name=Ann'), parse_input('o={"a":1}')
+    (('n', 3), ('flag', True), ('name', 'Ann'), ('o', {'a': 1}))
+    """
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--input {item!r} must be KEY=VALUE")
+    try:
+        parsed: Any = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _say(message: str) -> None:
+    print(f"gctrace trace: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import Settings
+    from ..errors import (
+        AuthError,
+        BadRequest,
+        Cancelled,
+        ConfigError,
+        GaveUp,
+        GctraceError,
+        JobFailed,
+        NotFound,
+        TraceRequestInvalid,
+    )
+    from ..request import TraceRequest
+    from ..retry import RetryPolicy
+
+    # ---- everything local first: nothing is sent while any of it is wrong
+    try:
+        inputs = dict(parse_input(item) for item in args.input) if args.input else None
+    except ValueError as exc:
+        _say(str(exc))
+        return EXIT_INVALID
+    if args.region and (args.api_url or args.login_url):
+        _say("give either --region or --api-url/--login-url, not both")
+        return EXIT_INVALID
+    if not args.timeout > 0:
+        _say("--timeout must be a positive number of seconds")
+        return EXIT_INVALID
+    request = TraceRequest(
+        args.flow_id, args.action_id, depth=args.depth,
+        capture_context=not args.no_capture_context, capture_data=not args.no_capture_data,
+        simulated_inputs=inputs,
+    )
+    try:
+        request.validate()
+        settings = Settings.from_env(region=args.region, api_url=args.api_url, login_url=args.login_url)
+        policy = RetryPolicy(deadline_s=args.timeout, breaker_window_s=min(300.0, args.timeout))
+    except (TraceRequestInvalid, ConfigError, ValueError) as exc:
+        _say(f"invalid input: {exc}")
+        return EXIT_INVALID
+
+    from ..client import GenesysClient
+
+    def progress(event: Any) -> None:
+        _say(event.message)
+
+    try:
+        with GenesysClient(settings, policy=policy) as client:
+            trace = client.trace(request, on_progress=progress)
+    except JobFailed as exc:
+        _say(str(exc))
+        return EXIT_JOB_FAILED
+    except AuthError as exc:  # includes PermissionDenied
+        _say(str(exc))
+        return EXIT_AUTH
+    except GaveUp as exc:
+        _say(str(exc))
+        return EXIT_GAVE_UP
+    except (BadRequest, NotFound) as exc:
+        _say(f"the service refused the request: {exc}")
+        return EXIT_INVALID
+    except Cancelled as exc:
+        _say(str(exc))
+        return 130
+    except GctraceError as exc:
+        _say(str(exc))
+        return EXIT_ERROR
+
+    if args.save:
+        try:
+            path = trace.save(args.save)
+        except OSError as exc:
+            _say(f"cannot save to {args.save}: {exc.strerror or exc}")
+            return EXIT_ERROR
+        _say(f"saved to {path}")
+    m = trace.metadata
+    if args.format == "json":
+        out = trace.analysis.to_json()
+        out.update(job_id=m.job_id, flow_id=m.flow_id, action_invocation_id=m.action_invocation_id,
+                   retrieval_latency_ms=m.retrieval_latency_ms)
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(f"flow {m.flow_id}, action invocation {m.action_invocation_id}, job {m.job_id}, "
+              f"retrieved in {m.retrieval_latency_ms:.0f} ms")
+        print(trace.summary_text())
+    return EXIT_OK
