@@ -147,15 +147,18 @@ def _json_body(resp: requests.Response, what: str) -> Any:
                        correlation_id=resp.headers.get("ININ-Correlation-Id")) from None
 
 
-def _next_page_path(next_uri: Any) -> str | None:
+def _next_page_path(next_uri: Any, api_url: str) -> str | None:
     """The path and query of a ``nextUri`` for the query endpoint, or None.
 
-    Only the path and query are kept and sent to our own API host: a ``nextUri``
-    naming another host or another endpoint is not followed.
+    A relative ``nextUri`` (what Genesys sends) or one on our own API host is
+    followed there; one naming another host or another endpoint is not.
     """
     if not isinstance(next_uri, str) or not next_uri.strip():
         return None
     parts = urlsplit(next_uri.strip())
+    own = urlsplit(api_url)
+    if (parts.scheme or parts.netloc) and (parts.scheme, parts.netloc) != (own.scheme, own.netloc):
+        return None
     if parts.path.rstrip("/") != QUERY_PATH:
         return None
     return parts.path + (f"?{parts.query}" if parts.query else "")
@@ -224,7 +227,7 @@ def query_flow_instances(
                 break
         if len(found) >= limit or new == 0:
             break
-        next_path = _next_page_path(page.get("nextUri"))
+        next_path = _next_page_path(page.get("nextUri"), client.settings.api_url)
         if next_path is None:
             page_count = page.get("pageCount")
             total = page.get("total")

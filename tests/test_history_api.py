@@ -1,0 +1,398 @@
+"""Flow execution history and data action tests end to end, over real sockets.
+
+Against the simulator (query -> job -> poll -> download -> steps, pagination,
+failed jobs and entities, expired links) and against small hostile servers.
+The client and the simulator share one fake clock, so nothing sleeps for real.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+import pytest
+
+from gctrace_nb import ApiError, JobFailed, NotFound, PermissionDenied, TraceFormatError, TraceRequestInvalid
+from gctrace_nb.client import GenesysClient
+from gctrace_nb.config import Settings
+from gctrace_nb.errors import DeadlineExceeded
+from gctrace_nb.retry import RetryPolicy
+from gctrace_nb.simulator import Simulator
+from gctrace_nb.sources import history_api as h
+from gctrace_nb.timestamps import parse_timestamp
+
+ANCHOR = datetime(2026, 1, 20, 12, 0, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    """Monotonic seconds shared by the client and the simulator; sleeping advances it."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self.t
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.t += max(0.0, seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sim(clock):
+    with Simulator(seed=11, clock=clock.now, history_anchor=ANCHOR, history_instances=60,
+                   job_duration_s=3.0, download_lifetime_s=120.0) as s:
+        yield s
+
+
+def make_client(api_url: str, clock: FakeClock, *, login_url: str | None = None, credentials=("sim-client", "sim-secret"),
+                policy: RetryPolicy | None = None) -> GenesysClient:
+    settings = Settings(client_id=credentials[0], client_secret=credentials[1], api_url=api_url,
+                        login_url=login_url or api_url, timeout=5.0)
+    return GenesysClient(settings, clock=clock.now, sleep=clock.sleep, random=lambda: 0.5,
+                         utcnow=lambda: ANCHOR, policy=policy)
+
+
+@pytest.fixture
+def client(sim, clock):
+    with make_client(sim.api_url, clock, credentials=sim.credentials) as c:
+        yield c
+
+
+def busiest_conversation(sim) -> tuple[str, list[dict]]:
+    by_conv: dict[str, list[dict]] = {}
+    for inst in sim.history_instances:
+        by_conv.setdefault(inst["conversationId"], []).append(inst)
+    conv = max(by_conv, key=lambda c: (len(by_conv[c]), c))
+    return conv, by_conv[conv]
+
+
+# ------------------------------------------------------------------ happy path
+def test_conversation_history_query_job_poll_download_steps(sim, client, clock):
+    conv, instances = busiest_conversation(sim)
+    assert len(instances) >= 2
+    traces = h.fetch_history_traces(client, conversation_id=conv)
+    assert sorted(t.metadata.extra["instance_id"] for t in traces) == sorted(i["id"] for i in instances)
+    starts = [t.analysis.start_us[0] for t in traces]
+    assert starts == sorted(starts)
+    for trace in traces:
+        inst = next(i for i in instances if i["id"] == trace.metadata.extra["instance_id"])
+        doc = sim.execution_documents[inst["id"]]["flow"]
+        expected = (parse_timestamp(doc["endDateTime"]) - parse_timestamp(doc["startDateTime"])) / 1000
+        assert trace.analysis.total_ms == expected
+        assert trace.metadata.source == "history"
+        assert trace.metadata.flow_id == inst["flowId"]
+        assert trace.metadata.job_id
+        assert trace.metadata.extra["conversation_id"] == conv
+        assert trace.metadata.request == {"query": [{"criteria": {"key": "ConversationId", "operator": "eq",
+                                                                  "value": conv}}]}
+        assert trace.analysis.anomalies == ()
+        groups = [s for s in trace.raw_steps if s.get("kind") == "group"]
+        assert {g["type"] for g in groups} == {"startedTask", "startedCommonModule"}
+    # The job was polled (Registered/Running -> Success), waiting on the fake clock.
+    polls = [r for r in sim.requests if r.method == "GET" and r.path.startswith("/api/v2/flows/instances/jobs/")]
+    assert len(polls) >= 2 and clock.slept
+    # Credentials went to the API, never to the pre-signed URLs.
+    downloads = [r for r in sim.requests if r.path.startswith("/downloads/presigned/")]
+    assert len(downloads) == len(instances)
+    assert all(r.status == 200 and not r.had_authorization for r in downloads)
+    assert all(r.had_authorization for r in sim.requests if r.path.startswith("/api/v2/"))
+
+
+def test_the_relative_downloads_form_is_resolved(sim, client):
+    sim.set_faults(download_style="api")
+    conv, instances = busiest_conversation(sim)
+    traces = h.fetch_history_traces(client, conversation_id=conv)
+    assert len(traces) == len(instances)
+    resolved = [r for r in sim.requests if r.path.startswith("/api/v2/downloads/")]
+    assert len(resolved) == len(instances)
+    assert all(r.query.get("issueRedirect") == "false" and r.had_authorization for r in resolved)
+    assert not any(r.had_authorization for r in sim.requests if r.path.startswith("/downloads/presigned/"))
+
+
+def test_pagination_follows_next_uri_and_stops_at_the_limit(sim, client):
+    flow_id = max(sim.history_flows, key=lambda f: sum(i["flowId"] == f for i in sim.history_instances))
+    expected = [i["id"] for i in sim.history_instances if i["flowId"] == flow_id]
+    assert len(expected) > 10
+    found = h.query_flow_instances(client, flow_id=flow_id, page_size=4)
+    assert [i["id"] for i in found] == expected
+    pages = [r for r in sim.requests if r.path == h.QUERY_PATH]
+    assert len(pages) == math.ceil(len(expected) / 4)
+    assert [r.query.get("pageNumber", "1") for r in pages] == [str(n) for n in range(1, len(pages) + 1)]
+    sim.clear_records()
+    assert len(h.query_flow_instances(client, flow_id=flow_id, page_size=4, limit=6)) == 6
+    assert len([r for r in sim.requests if r.path == h.QUERY_PATH]) == 2
+
+
+def test_time_range_criteria(sim, client):
+    flow_id = sim.history_instances[0]["flowId"]
+    chosen = [i for i in sim.history_instances if i["flowId"] == flow_id]
+    since, until = chosen[2]["startDateTime"], chosen[5]["startDateTime"]
+    found = h.query_flow_instances(client, flow_id=flow_id, since=since, until=until)
+    assert [i["id"] for i in found] == [i["id"] for i in chosen[2:6]]
+
+
+def test_more_instances_than_one_job_takes_run_in_batches(clock):
+    with Simulator(seed=5, clock=clock.now, history_anchor=ANCHOR, history_instances=230, job_duration_s=1.0) as sim, \
+            make_client(sim.api_url, clock, credentials=sim.credentials) as client:
+        flow_id = max(sim.history_flows, key=lambda f: sum(i["flowId"] == f for i in sim.history_instances))
+        total = sum(i["flowId"] == flow_id for i in sim.history_instances)
+        assert total > h.JOB_BATCH
+        traces = h.fetch_history_traces(client, flow_id=flow_id, page_size=50)
+        assert len(traces) == min(total, h.MAX_INSTANCES)
+        jobs = [r for r in sim.requests if r.method == "POST" and r.path == h.JOBS_PATH]
+        assert len(jobs) == math.ceil(len(traces) / h.JOB_BATCH)
+        assert all(len(json.loads(r.body)["ids"]) <= h.JOB_BATCH for r in jobs)
+
+
+# ------------------------------------------------------------------ failures
+def test_a_failed_job_raises_with_the_servers_message(sim, client):
+    sim.set_faults(fail_job=True)
+    conv, _ = busiest_conversation(sim)
+    with pytest.raises(JobFailed) as info:
+        h.fetch_history_traces(client, conversation_id=conv)
+    assert "timed out after 10000 ms" in str(info.value)
+    assert info.value.job_id
+
+
+def test_a_failed_job_entity_is_reported_and_the_others_returned(sim, client):
+    sim.set_faults(history_entity_404=True)
+    conv, instances = busiest_conversation(sim)
+    errors: list = []
+    traces = h.fetch_history_traces(client, conversation_id=conv, errors=errors)
+    assert len(traces) == len(instances) - 1
+    (instance_id, exc), = errors
+    assert isinstance(exc, JobFailed) and instance_id in str(exc) and "404" in str(exc)
+    with pytest.raises(JobFailed):
+        h.fetch_history_traces(client, conversation_id=conv)
+
+
+def test_an_expired_download_link_says_so(sim, client, clock):
+    conv, instances = busiest_conversation(sim)
+    job = h.start_instances_job(client, [instances[0]["id"]])
+    job = h.wait_instances_job(client, job["id"])
+    entity, = job["entities"]
+    clock.t += 121  # the pre-signed link lives 120 s
+    with pytest.raises(ApiError) as info:
+        h.download_entity(client, entity)
+    message = str(info.value)
+    assert info.value.status == 403
+    assert "expired" in message and "again" in message
+    assert "X-Amz-Signature" not in message  # the signature stays out of messages
+    last = sim.requests[-1]
+    assert last.path.startswith("/downloads/presigned/") and not last.had_authorization
+
+
+def test_missing_permission_is_permission_denied(sim, client):
+    sim.set_faults(forbidden=True)
+    with pytest.raises(PermissionDenied) as info:
+        h.query_flow_instances(client, conversation_id="c")
+    assert "architect:flowInstance:search" in str(info.value)
+
+
+def test_transient_failures_are_retried(sim, client, clock):
+    sim.set_faults(burst_5xx=3)
+    conv, instances = busiest_conversation(sim)
+    assert len(h.fetch_history_traces(client, conversation_id=conv)) == len(instances)
+    assert [r.status for r in sim.requests if r.path.startswith("/api/")][:4] == [502, 503, 504, 200]
+
+
+def test_local_validation_sends_nothing(sim, client):
+    for kwargs in ({}, {"conversation_id": ""}, {"flow_id": "f", "since": "yesterday"},
+                   {"flow_id": "f", "since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+                   {"flow_id": "f", "limit": 201}, {"flow_id": "f", "limit": 0}):
+        with pytest.raises(TraceRequestInvalid):
+            h.fetch_history_traces(client, **kwargs)
+    assert sim.requests == []
+
+
+def test_no_instances_is_an_empty_list(sim, client):
+    assert h.fetch_history_traces(client, conversation_id="no-such-conversation") == []
+
+
+# ------------------------------------------------------------ hostile servers
+class Scripted:
+    """A tiny server on 127.0.0.1 whose answers come from ``handler(method, path, headers, body)``."""
+
+    def __init__(self, handler: Callable[[str, str, dict, bytes], tuple[int, dict, Any]]) -> None:
+        self.seen: list[tuple[str, str, dict]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = dict(self.headers.items())
+                outer.seen.append((self.command, self.path, headers))
+                if self.path == "/oauth/token":
+                    status, extra, payload = 200, {}, {"access_token": "tok", "token_type": "bearer",
+                                                       "expires_in": 3600}
+                else:
+                    status, extra, payload = handler(self.command, self.path, headers, body)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def scripted():
+    servers: list[Scripted] = []
+
+    def make(handler):
+        server = Scripted(handler)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+ENTITY = {"id": "i1", "name": "x", "flowId": "f", "startDateTime": "2026-01-01T00:00:00Z"}
+
+
+def test_a_next_uri_loop_or_foreign_host_is_not_followed(scripted, clock):
+    calls = []
+
+    def handler(method, path, headers, body):
+        calls.append(path)
+        n = len(calls)
+        entities = [dict(ENTITY, id=f"i{n}")]
+        return 200, {}, {"entities": entities, "nextUri": "https://evil.example/api/v2/flows/instances/query?p=2"
+                         if n == 1 else h.QUERY_PATH + "?pageSize=50"}
+
+    server = scripted(handler)
+    with make_client(server.url, clock) as client:
+        found = h.query_flow_instances(client, flow_id="f")
+    assert [i["id"] for i in found] == ["i1"]
+    assert len(calls) == 1 and not any("evil" in p for _, p, _ in server.seen)
+
+    calls.clear()
+    server2 = scripted(lambda m, p, hd, b: (calls.append(p) or 200, {}, {
+        "entities": [dict(ENTITY, id=f"i{len(calls)}")], "nextUri": h.QUERY_PATH + "?pageSize=1&pageNumber=2"}))
+    with make_client(server2.url, clock) as client:
+        found = h.query_flow_instances(client, flow_id="f", page_size=1)
+    assert len(found) == 2 and len(calls) == 2  # the repeated nextUri is not requested again
+
+
+def test_endless_paging_stops_at_the_cap(scripted, clock):
+    counter = iter(range(10**6))
+
+    def handler(method, path, headers, body):
+        n = next(counter)
+        return 200, {}, {"entities": [dict(ENTITY, id=f"i{n}-{k}") for k in range(50)],
+                         "nextUri": f"{h.QUERY_PATH}?pageSize=50&cursor={n}"}
+
+    server = scripted(handler)
+    with make_client(server.url, clock) as client:
+        assert len(h.query_flow_instances(client, flow_id="f")) == h.MAX_INSTANCES
+
+
+def test_junk_from_a_hostile_server_gives_our_errors(scripted, clock):
+    script: dict = {}
+
+    def handler(method, path, headers, body):
+        for prefix, answer in script.items():
+            if path.startswith(prefix):
+                return answer(headers) if callable(answer) else answer
+        return 404, {}, {"message": "nope"}
+
+    server = scripted(handler)
+    base = server.url
+    script[h.QUERY_PATH] = (200, {}, {"entities": [ENTITY, "junk", {"id": 5}, {"no": "id"}]})
+    script[h.JOBS_PATH + "/"] = (200, {}, {"id": "j1", "jobState": "Success", "entities": [
+        {"id": "i1", "downloadUri": f"{base}/dl/ok", "failed": False, "statusCode": 200},
+        {"id": "i2", "downloadUri": "ftp://files.example/x"},
+        {"id": "i3"},
+        {"id": "i4", "downloadUri": f"{base}/dl/notjson"},
+        {"id": "i5", "downloadUri": f"{base}/dl/other-shape"},
+        {"id": "i6", "downloadUri": f"{base}/dl/500"},
+        "junk",
+    ]})
+    script[h.JOBS_PATH] = (200, {}, {"id": "j1", "jobState": "Registered"})
+    doc = {"flow": {"flowId": "f", "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-01-01T00:00:02Z",
+                    "execution": [{"actionA": {"dateTime": "2026-01-01T00:00:01Z"}}]}}
+    script["/dl/ok"] = (200, {}, doc)
+    script["/dl/notjson"] = (200, {}, b"<html>hello</html>")
+    script["/dl/other-shape"] = (200, {}, [{"nodeId": "x"}])
+    script["/dl/500"] = (500, {}, b"boom")
+    policy = RetryPolicy(deadline_s=60)
+    with make_client(base, clock, policy=policy) as client:
+        errors: list = []
+        traces = h.fetch_history_traces(client, flow_id="f", errors=errors)
+    assert len(traces) == 1 and traces[0].analysis.total_ms == 2000.0
+    kinds = {iid: type(exc) for iid, exc in errors}
+    assert kinds == {"i2": ApiError, "i3": ApiError, "i4": TraceFormatError, "i5": TraceFormatError,
+                     "i6": ApiError}
+    assert not any(hd.get("Authorization") for m, p, hd in server.seen if p.startswith("/dl/"))
+    assert all(hd.get("Authorization") == "Bearer tok" for m, p, hd in server.seen if p.startswith("/api/"))
+
+
+def test_a_job_that_never_finishes_hits_the_deadline(scripted, clock):
+    def handler(method, path, headers, body):
+        if path.startswith(h.QUERY_PATH):
+            return 200, {}, {"entities": [ENTITY]}
+        return 200, {}, {"id": "j1", "jobState": "Running"}
+
+    server = scripted(handler)
+    with make_client(server.url, clock, policy=RetryPolicy(deadline_s=30)) as client:
+        with pytest.raises(DeadlineExceeded):
+            h.fetch_history_traces(client, flow_id="f")
+
+
+def test_a_download_redirect_carries_no_credentials(scripted, clock):
+    doc = {"flow": {"startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-01-01T00:00:01Z", "execution": []}}
+
+    def handler(method, path, headers, body):
+        if path == "/dl/start":
+            return 302, {"Location": "/dl/final"}, b""
+        if path == "/dl/final":
+            return 200, {}, doc
+        return 404, {}, {}
+
+    server = scripted(handler)
+    with make_client(server.url, clock) as client:
+        got = h.download_entity(client, {"id": "i", "downloadUri": f"{server.url}/dl/start"})
+    assert got == doc
+    assert [p for _, p, _ in server.seen] == ["/dl/start", "/dl/final"]
+    assert not any("Authorization" in hd for _, _, hd in server.seen)
+
+
+def test_an_oversized_download_is_refused(scripted, clock):
+    server = scripted(lambda m, p, hd, b: (200, {}, b"[" + b"1," * 5000 + b"1]"))
+    with make_client(server.url, clock) as client:
+        with pytest.raises(TraceFormatError, match="larger than"):
+            h.download_entity(client, {"id": "i", "downloadUri": f"{server.url}/dl/x"}, max_bytes=1000)
