@@ -26,7 +26,8 @@ from ..cli import EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_OK
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import Trace
 
-__all__ = ["register", "run", "add_cli_arguments", "deliver_for_cli"]
+__all__ = ["register", "run", "add_cli_arguments", "deliver_for_cli", "configure_audit_for_cli",
+           "report_trace_for_cli", "report_failure_for_cli"]
 
 
 def _add_delivery_options(p: argparse.ArgumentParser, *, prefix: str = "") -> None:
@@ -70,16 +71,21 @@ def _print(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def _configure_audit(args: argparse.Namespace) -> None:
+def configure_audit_for_cli(args: argparse.Namespace) -> None:
+    """Send the audit log to ``--audit-dir``, else ``$GCTRACE_AUDIT_DIR``, else ``<--state-dir or default>/audit``."""
     from .. import audit
 
-    directory = args.audit_dir
-    if directory is None and args.state_dir is not None and not os.environ.get("GCTRACE_AUDIT_DIR"):
-        directory = os.path.join(args.state_dir, "audit")
+    directory = getattr(args, "audit_dir", None)
+    state_dir = getattr(args, "state_dir", None)
+    if directory is None and state_dir is not None and not os.environ.get("GCTRACE_AUDIT_DIR"):
+        directory = os.path.join(state_dir, "audit")
     try:
         audit.configure_audit_log(directory)
-    except OSError as exc:  # an unwritable audit dir must not stop the delivery
+    except OSError as exc:  # an unwritable audit dir must not stop the command
         print(f"gctrace: audit log disabled: {exc}", file=sys.stderr)
+
+
+_configure_audit = configure_audit_for_cli
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,6 +153,8 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
                    help="webhook attempts before the summary goes to the outbox (default: 5)")
     g.add_argument("--state-dir", default=None, metavar="DIR",
                    help="where the webhook outbox lives (default: $GCTRACE_STATE_DIR or ~/.local/state/gctrace_nb)")
+    g.add_argument("--audit-dir", default=None, metavar="DIR",
+                   help="where audit logs go (default: $GCTRACE_AUDIT_DIR or <state dir>/audit)")
 
 
 def deliver_for_cli(trace: "Trace", args: argparse.Namespace, *, status: str | None = None) -> dict | None:
@@ -170,3 +178,32 @@ def deliver_for_cli(trace: "Trace", args: argparse.Namespace, *, status: str | N
     except WebhookError as exc:
         return {"delivered": False, "attempts": 0, "status": None, "error": str(exc)}
     return result.to_json()
+
+
+def report_trace_for_cli(trace: "Trace", args: argparse.Namespace) -> dict | None:
+    """Post the summary (when ``--webhook`` is given) and write the trace's audit lines.
+
+    Returns the ``"webhook"`` object for the command's output, or ``None``.
+    """
+    from .. import audit
+
+    result = deliver_for_cli(trace, args)
+    audit.audit_trace(trace, webhook=result)
+    return result
+
+
+def report_failure_for_cli(exc: BaseException, args: argparse.Namespace) -> dict | None:
+    """Audit a failed trace command; for a failed job, also post a ``"failed"`` summary.
+
+    Returns the ``"webhook"`` object when a summary was posted, else ``None``.
+    """
+    from .. import audit
+    from ..errors import JobFailed
+    from ..model import Trace, TraceMetadata
+
+    ids = {"flow_id": getattr(args, "flow_id", None), "action_invocation_id": getattr(args, "action_id", None)}
+    audit.audit_error(exc, **{k: v for k, v in ids.items() if isinstance(v, str)})
+    if not isinstance(exc, JobFailed) or not getattr(args, "webhook", None):
+        return None
+    empty = Trace([], TraceMetadata(source="debug", job_id=exc.job_id, **ids))
+    return deliver_for_cli(empty, args, status="failed")
