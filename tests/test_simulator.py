@@ -512,7 +512,8 @@ def start_history_job(api: Api, ids: list[str]) -> str:
     return r.json()["id"]
 
 
-def test_history_job_states_and_presigned_download(sim, api, clock):
+def test_history_job_states_and_presigned_download(sim, api, clock, caplog):
+    caplog.set_level(logging.DEBUG, logger="gctrace_nb.simulator")
     ids = [e["id"] for e in sim.history_instances[:3]]
     job_id = start_history_job(api, ids)
     poll = lambda: api("GET", f"/api/v2/flows/instances/jobs/{job_id}").json()  # noqa: E731
@@ -531,6 +532,8 @@ def test_history_job_states_and_presigned_download(sim, api, clock):
     assert r.json()["flow"]["conversationId"] == sim.history_instances[0]["conversationId"]
     assert not sim.requests[-1].had_authorization
     assert sim.requests[-1].query["X-Amz-Signature"] == "REDACTED"
+    signature = uri.rsplit("X-Amz-Signature=", 1)[1]
+    assert "/downloads/presigned/" in caplog.text and signature not in caplog.text
 
 
 def test_presigned_download_refuses_an_authorization_header(sim, api, clock):

@@ -143,6 +143,7 @@ def _redact_headers(headers: Iterable[tuple[str, str]]) -> dict:
     return out
 
 
+_SIGNATURE = re.compile(r"(X-Amz-Signature=)[^&\s]*", re.I)
 _SECRET_FORM = re.compile(r"((?:client_secret|password|client_assertion|access_token)=)[^&]*", re.I)
 
 
@@ -441,6 +442,8 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+        # the request line of a pre-signed download carries its signature
+        args = tuple(_SIGNATURE.sub(r"\1" + REDACTED, a) if isinstance(a, str) else a for a in args)
         log.debug("%s " + format, self.address_string(), *args)
 
     def do_GET(self) -> None:
