@@ -202,3 +202,14 @@ def test_execution_document_without_a_failure():
 def test_doctests_pass():
     for module in (generator_module, history_docs_module):
         assert doctest.testmod(module).failed == 0
+
+
+def test_execution_document_converts_to_a_clean_trace():
+    history = pytest.importorskip("gctrace_nb.sources.history")
+    for seed in range(5):
+        doc = generate_execution_document(seed)
+        steps, _ = history.execution_document_to_steps(doc)
+        analysis = gctrace_nb.load_trace(steps).analysis
+        flow = doc["flow"]
+        assert analysis.total_ms == (parse_timestamp(flow["endDateTime"]) - parse_timestamp(flow["startDateTime"])) / 1000
+        assert analysis.anomalies == () and len(analysis.failed_nodes) == 1

@@ -142,21 +142,22 @@ def generate_execution_document(
                                   "trackingId": next(tracking)}})
     advance(2, 15)
     account = f"ACC-{rng.randint(100000, 999999)}"
-    items.append(action("actionCallData", "Call Data Action", 120, 600,
+    items.append(action("actionCallData", "CRM lookup", 120, 600,
                         dataActionId="custom_-_crm-lookup", dataActionName="CRM lookup",
                         inputData={"phoneNumber": f"+1317555{rng.randint(1000, 9999)}"},
                         outputData={"accountId": account, "customerTier": rng.choice(["gold", "silver"]),
                                     "openCases": rng.randint(0, 4)},
                         outputPathId="success"))
     if fail_payment is None or fail_payment:
-        items.append(action("actionCallData", "Call Data Action", 2000, 5000,
+        items.append(action("actionCallData", "Payment status", 2000, 5000,
                             dataActionId="custom_-_payment-status", dataActionName="Payment status",
                             inputData={"accountId": account}, outputData={},
                             outputPathId="failure",
                             errors=[{"errorCode": "DATA_ACTION_FAILURE",
                                      "message": "HTTP 504 from payment gateway: upstream request timeout"}]))
         advance(200, 800)  # back-off before the retry
-    items.append(action("actionCallData", "Call Data Action", 180, 900,
+    items.append(action("actionCallData", "Payment status (retry)" if fail_payment is None or fail_payment
+                        else "Payment status", 180, 900,
                         dataActionId="custom_-_payment-status", dataActionName="Payment status",
                         inputData={"accountId": account},
                         outputData={"balanceDue": round(rng.uniform(0, 400), 2), "pastDue": rng.random() < 0.3},
@@ -173,7 +174,7 @@ def generate_execution_document(
     advance(2, 10)
     items.append(action("actionUpdateData", "Build query", 1, 8,
                         variables={"Task.Query": "billing dispute"}))
-    items.append(action("actionCallData", "Call Data Action", 90, 400,
+    items.append(action("actionCallData", "Knowledge search", 90, 400,
                         dataActionId="custom_-_knowledge-search", dataActionName="Knowledge search",
                         inputData={"query": "billing dispute"},
                         outputData={"articleId": f"KB{rng.randint(1000, 9999)}", "score": round(rng.random(), 3)},
