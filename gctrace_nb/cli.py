@@ -25,7 +25,9 @@ EXIT_GAVE_UP = 5
 # ``func=run`` where ``run(args) -> int``. Imported lazily so ``gctrace analyze``
 # never pays for plotly or requests.
 _COMMAND_MODULES = (
+    "action_test",
     "analyze",
+    "history",
     "simulate",
     "trace",
     "webhook",

@@ -396,3 +396,137 @@ def test_an_oversized_download_is_refused(scripted, clock):
     with make_client(server.url, clock) as client:
         with pytest.raises(TraceFormatError, match="larger than"):
             h.download_entity(client, {"id": "i", "downloadUri": f"{server.url}/dl/x"}, max_bytes=1000)
+
+
+# ------------------------------------------------------------------ the CLI
+@pytest.fixture
+def cli_sim(monkeypatch):
+    """A simulator on the real clock whose jobs finish at once (the CLI cannot take a fake clock)."""
+    with Simulator(seed=11, history_anchor=ANCHOR, history_instances=60, job_duration_s=0.0) as s:
+        cid, secret = s.credentials
+        monkeypatch.setenv("GENESYS_CLIENT_ID", cid)
+        monkeypatch.setenv("GENESYS_CLIENT_SECRET", secret)
+        for name in ("GENESYS_REGION", "GENESYS_API_URL", "GENESYS_LOGIN_URL"):
+            monkeypatch.delenv(name, raising=False)
+        yield s
+
+
+def run_cli(argv, capsys):
+    from gctrace_nb.cli import main
+
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def hosts(server_url: str) -> list[str]:
+    return ["--api-url", server_url, "--login-url", server_url]
+
+
+def test_cli_history_saves_one_trace_per_instance_that_analyze_reads(cli_sim, tmp_path, capsys):
+    conv, instances = busiest_conversation(cli_sim)
+    status, out, err = run_cli(["history", "--conversation-id", conv, *hosts(cli_sim.api_url),
+                                "--save-dir", str(tmp_path / "traces"), "--format", "json"], capsys)
+    assert status == 0, err
+    printed = json.loads(out)
+    assert sorted(p["instance_id"] for p in printed) == sorted(i["id"] for i in instances)
+    files = sorted((tmp_path / "traces").glob("*.json"))
+    assert sorted(f.stem for f in files) == sorted(i["id"] for i in instances)
+    for item in printed:
+        assert item["source"] == "history" and item["conversation_id"] == conv
+        status, out2, _ = run_cli(["analyze", item["file"], "--format", "json"], capsys)
+        assert status == 0
+        again = json.loads(out2)
+        assert again["total_ms"] == item["total_ms"] and again["critical_path"] == item["critical_path"]
+    assert "sim-secret" not in out + err
+
+
+def test_cli_history_text_and_nothing_matched(cli_sim, capsys):
+    conv, instances = busiest_conversation(cli_sim)
+    status, out, _ = run_cli(["history", "--conversation-id", conv, *hosts(cli_sim.api_url)], capsys)
+    assert status == 0
+    assert out.count("instance ") >= len(instances) and conv in out
+    status, out, err = run_cli(["history", "--flow-id", "no-such-flow", *hosts(cli_sim.api_url),
+                                "--format", "json"], capsys)
+    assert status == 0 and json.loads(out) == [] and "no flow instances matched" in err
+
+
+def test_cli_history_partial_failure_exit_3(cli_sim, tmp_path, capsys):
+    cli_sim.set_faults(history_entity_404=True)
+    conv, instances = busiest_conversation(cli_sim)
+    status, out, err = run_cli(["history", "--conversation-id", conv, *hosts(cli_sim.api_url),
+                                "--save-dir", str(tmp_path), "--format", "json"], capsys)
+    assert status == 3
+    assert len(json.loads(out)) == len(instances) - 1 == len(list(tmp_path.glob("*.json")))
+    assert "skipped" in err and "404" in err
+
+
+def test_cli_history_expired_links_exit_3_with_a_clear_message(monkeypatch, capsys):
+    with Simulator(seed=11, history_anchor=ANCHOR, job_duration_s=0.0, download_lifetime_s=0.0001) as sim:
+        monkeypatch.setenv("GENESYS_CLIENT_ID", sim.credentials[0])
+        monkeypatch.setenv("GENESYS_CLIENT_SECRET", sim.credentials[1])
+        conv, _ = busiest_conversation(sim)
+        status, _, err = run_cli(["history", "--conversation-id", conv, *hosts(sim.api_url)], capsys)
+    assert status == 3
+    assert "expired" in err and "again" in err
+
+
+@pytest.mark.parametrize("faults, argv_extra, expected", [
+    ({"forbidden": True}, [], 4),
+    ({"fail_job": True}, [], 3),
+    ({}, ["--since", "yesterday"], 2),
+    ({}, ["--limit", "500"], 2),
+    ({}, ["--region", "eu_west_1"], 2),
+])
+def test_cli_history_exit_statuses(cli_sim, capsys, faults, argv_extra, expected):
+    cli_sim.set_faults(**faults)
+    conv, _ = busiest_conversation(cli_sim)
+    status, _, err = run_cli(["history", "--conversation-id", conv, *hosts(cli_sim.api_url), *argv_extra], capsys)
+    assert status == expected, err
+    if expected == 2:
+        assert cli_sim.requests == []
+
+
+def test_cli_history_hostile_instance_ids_stay_inside_the_save_dir(scripted, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "x")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "y")
+    doc = {"flow": {"flowName": "\x1b[31mred\x1b[0m", "startDateTime": "2026-01-01T00:00:00Z",
+                    "endDateTime": "2026-01-01T00:00:01Z", "execution": []}}
+    ids = ["../../escape", "/abs/path", "..", "a\x00b", "same", "SAME"]
+
+    def handler(method, path, headers, body):
+        if path.startswith(h.QUERY_PATH):
+            return 200, {}, {"entities": [dict(ENTITY, id=i) for i in ids]}
+        if path.startswith(h.JOBS_PATH):
+            return 200, {}, {"id": "j", "jobState": "Success", "entities": [
+                {"id": i, "downloadUri": f"{server.url}/dl/{n}"} for n, i in enumerate(ids)]}
+        return 200, {}, doc
+
+    server = scripted(handler)
+    out_dir = tmp_path / "out"
+    status, out, err = run_cli(["history", "--flow-id", "f", *hosts(server.url), "--save-dir", str(out_dir)], capsys)
+    assert status == 0, err
+    written = sorted(p.name for p in tmp_path.rglob("*.json"))
+    assert len(written) == len(ids)
+    assert all(p.parent == out_dir for p in tmp_path.rglob("*.json"))
+    assert "\x1b" not in out.split("\n")[0]
+
+
+def test_cli_action_test(cli_sim, tmp_path, capsys):
+    status, out, err = run_cli(["action-test", "--action-id", "custom_-_crm-lookup", "--input", "phone=+15550100",
+                                "--input", "n=3", *hosts(cli_sim.api_url), "--format", "json",
+                                "--save", str(tmp_path / "a.json")], capsys)
+    assert status == 0, err
+    printed = json.loads(out)
+    assert printed["source"] == "action_test" and printed["success"] is True
+    assert printed["steps"] == 7 and printed["failed_nodes"] == []
+    sent = [r for r in cli_sim.requests if r.path.endswith("/test")]
+    assert json.loads(sent[0].body) == {"phone": "+15550100", "n": 3}
+    assert (tmp_path / "a.json").exists()
+
+    status, out, _ = run_cli(["action-test", "--action-id", "custom_-_payment-fail", *hosts(cli_sim.api_url)], capsys)
+    assert status == 3 and "FAILED" in out
+    status, _, err = run_cli(["action-test", "--action-id", "missing-action", *hosts(cli_sim.api_url)], capsys)
+    assert status == 2 and "not found" in err
+    status, _, _ = run_cli(["action-test", "--action-id", "a/b", *hosts(cli_sim.api_url)], capsys)
+    assert status == 2
