@@ -689,3 +689,17 @@ def test_json_bodies_round_trip_unicode(sim, api):
     assert api.submit(body).status_code == 202
     assert next(iter(sim.jobs.values())).request["simulatedInputs"]["name"] == "Zoë 🚀"
     assert json.loads(sim.requests[-1].body)["simulatedInputs"]["name"] == "Zoë 🚀"
+
+
+def test_repr_names_only_the_faults_in_force():
+    sim = Simulator(faults=Faults(rate_429=0.2, outage=True))
+    assert repr(sim).endswith("faults: rate_429=0.2, outage=True>")
+    assert "faults: none" in repr(Simulator())
+
+
+def test_server_doctest_passes():
+    import doctest
+
+    from gctrace_nb.simulator import server
+
+    assert doctest.testmod(server).failed == 0

@@ -194,6 +194,10 @@ class Simulator:
         download_lifetime_s: how long a pre-signed download URL works.
         action_delay_s: how long a data-action test takes.
         failing_actions: action ids whose test fails (also any id containing ``fail``).
+
+    ``token_lifetime_s``, ``job_duration_s``, ``download_lifetime_s`` and
+    ``action_delay_s`` are plain attributes: assign them to change them while it runs
+    (new tokens, jobs and URLs use the new values).
     """
 
     def __init__(
@@ -290,8 +294,11 @@ class Simulator:
 
     def __repr__(self) -> str:
         where = self.api_url if self.running else "stopped"
+        default = Faults()
+        changed = ", ".join(f"{f.name}={getattr(self._faults, f.name)!r}" for f in dataclasses.fields(Faults)
+                            if getattr(self._faults, f.name) != getattr(default, f.name))
         return (f"<Simulator {where} client_id={self._client_id!r} client_secret='***' "
-                f"seed={self.seed} faults={self._faults!r}>")
+                f"seed={self.seed} faults: {changed or 'none'}>")
 
     # -- addresses and credentials --------------------------------------------
     @property
