@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "action_test",
     "analyze",
     "history",
+    "report",
     "simulate",
     "trace",
     "webhook",

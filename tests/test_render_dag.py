@@ -212,3 +212,14 @@ def test_missing_dot_notebook_display_names_the_fix(no_dot):
     assert "crm-call" in g.source  # the DOT text needs no binary
     with pytest.raises(RendererUnavailable, match="brew install graphviz"):
         g._repr_mimebundle_()
+
+
+@needs_dot
+def test_node_titles_carry_the_tooltip_for_browsers_that_ignore_xlink_title():
+    root = ET.fromstring(dag_svg(hostile_trace()))
+    for g in root.iter(f"{SVG}g"):
+        classes = g.get("class", "").split()
+        if "node" in classes:
+            assert g.find(f"{SVG}title").text == next(g.iter(f"{SVG}a")).get(f"{XLINK}title")
+        if "edge" in classes:
+            assert g.find(f"{SVG}title") is None

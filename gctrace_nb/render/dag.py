@@ -18,6 +18,7 @@ comments. Trace text reaches only labels and tooltips, through
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 import graphviz
@@ -355,6 +356,20 @@ def dag_svg(trace: "Trace", *, full: bool = False, max_nodes: int = 300, id_pref
     """
     g = dag(trace, full=full, max_nodes=max_nodes, id_prefix=id_prefix)
     try:
-        return g.pipe(format="svg", encoding="utf-8")
+        svg = g.pipe(format="svg", encoding="utf-8")
     except graphviz.ExecutableNotFound as exc:
         raise RendererUnavailable(INSTALL_HINT) from exc
+    return _retitle(svg)
+
+
+# dot writes each node as <g id=.. class="node.."><title>NAME</title><g id="a_.."><a xlink:title="TOOLTIP">.
+# Browsers show the <title> child on hover (Chrome ignores xlink:title), and NAME is our
+# synthetic "s12": copy the (already XML-escaped) tooltip into the title instead.
+_NODE_TITLE: Final = re.compile(r'<title>[^<]*</title>(\s*<g id="a_[^"]*"><a xlink:title="([^"]*)")')
+_EDGE_TITLE: Final = re.compile(r'(<g id="[^"]*" class="edge[^"]*">\s*)<title>[^<]*</title>')
+
+
+def _retitle(svg: str) -> str:
+    """Give node titles their tooltips and drop edge titles ("s0->s1" means nothing to a reader)."""
+    svg = _NODE_TITLE.sub(lambda m: f"<title>{m.group(2)}</title>{m.group(1)}", svg)
+    return _EDGE_TITLE.sub(r"\1", svg)
