@@ -80,8 +80,9 @@ class Api:
 
 @pytest.fixture
 def api(sim):
-    with requests.Session():
-        yield Api(sim)
+    client = Api(sim)
+    yield client
+    client.session.close()
 
 
 def is_uuid(text: str) -> bool:
