@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="give up after S seconds overall (default: 600)")
     p.add_argument("--save", metavar="PATH", help="also save the trace (with its metadata) to PATH")
     p.add_argument("--format", choices=("json", "text"), default="text", help="output format (default: text)")
+    from . import webhook as webhook_cli
+
+    webhook_cli.add_cli_arguments(p)  # --webhook URL (default GCTRACE_WEBHOOK_URL), --state-dir, --audit-dir
     p.set_defaults(func=run)
 
 
@@ -105,13 +108,20 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
 
     from ..client import GenesysClient
+    from . import webhook as webhook_cli
 
     def progress(event: Any) -> None:
         _say(event.message)
 
     try:
-        with GenesysClient(settings, policy=policy) as client:
-            trace = client.trace(request, on_progress=progress)
+        try:
+            with GenesysClient(settings, policy=policy) as client:
+                trace = client.trace(request, on_progress=progress)
+        except GctraceError as exc:  # audit it (a failed job also gets a "failed" summary), then report below
+            failed_summary = webhook_cli.report_failure_for_cli(exc, args)
+            if failed_summary is not None:
+                _say(f"webhook: {json.dumps(failed_summary)}")
+            raise
     except JobFailed as exc:
         _say(str(exc))
         return EXIT_JOB_FAILED
@@ -138,14 +148,23 @@ def run(args: argparse.Namespace) -> int:
             _say(f"cannot save to {args.save}: {exc.strerror or exc}")
             return EXIT_ERROR
         _say(f"saved to {path}")
+    webhook = webhook_cli.report_trace_for_cli(trace, args)  # audit lines, and the summary if --webhook
+    if webhook is not None and not webhook["delivered"]:
+        _say(f"webhook not delivered: {webhook.get('error')}"
+             + ("; kept in the outbox for `gctrace webhook flush`" if webhook.get("queued") else ""))
     m = trace.metadata
     if args.format == "json":
         out = trace.analysis.to_json()
         out.update(job_id=m.job_id, flow_id=m.flow_id, action_invocation_id=m.action_invocation_id,
                    retrieval_latency_ms=m.retrieval_latency_ms)
+        if webhook is not None:
+            out["webhook"] = webhook
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(f"flow {m.flow_id}, action invocation {m.action_invocation_id}, job {m.job_id}, "
               f"retrieved in {m.retrieval_latency_ms:.0f} ms")
         print(trace.summary_text())
+        if webhook is not None:
+            print(f"webhook: {'delivered' if webhook['delivered'] else 'not delivered'} "
+                  f"(attempts {webhook['attempts']}, HTTP {webhook['status']})")
     return EXIT_OK

@@ -16,17 +16,20 @@ Other commands (``gctrace trace``) reuse :func:`add_cli_arguments` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..cli import EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_OK
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import Trace
 
-__all__ = ["register", "run", "add_cli_arguments", "deliver_for_cli", "configure_audit_for_cli",
+__all__ = ["register", "run", "add_cli_arguments", "deliver_for_cli", "audit_for_cli",
            "report_trace_for_cli", "report_failure_for_cli"]
 
 
@@ -71,31 +74,55 @@ def _print(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def configure_audit_for_cli(args: argparse.Namespace) -> None:
-    """Send the audit log to ``--audit-dir``, else ``$GCTRACE_AUDIT_DIR``, else ``<--state-dir or default>/audit``."""
+def _audit_dir(args: argparse.Namespace) -> Path:
+    """``--audit-dir``, else ``$GCTRACE_AUDIT_DIR``, else ``<--state-dir or the default>/audit``."""
     from .. import audit
 
     directory = getattr(args, "audit_dir", None)
     state_dir = getattr(args, "state_dir", None)
     if directory is None and state_dir is not None and not os.environ.get("GCTRACE_AUDIT_DIR"):
         directory = os.path.join(state_dir, "audit")
+    return Path(directory) if directory is not None else audit.default_audit_dir()
+
+
+@contextlib.contextmanager
+def audit_for_cli(args: argparse.Namespace) -> Iterator[None]:
+    """Write the audit lines logged inside the block to the command's audit directory.
+
+    The handler is removed afterwards, so ``gctrace.cli.main()`` called in a
+    notebook or a test leaves the process's logging as it found it. A handler
+    already writing to the same directory is reused, not doubled.
+    """
+    from .. import audit
+
+    directory = _audit_dir(args)
+    logger = logging.getLogger(audit.AUDIT_LOGGER)
+    if any(isinstance(h, audit.DailyAuditHandler) and h.directory.resolve() == directory.resolve()
+           for h in logger.handlers):
+        yield
+        return
     try:
-        audit.configure_audit_log(directory)
+        handler = audit.DailyAuditHandler(directory)
     except OSError as exc:  # an unwritable audit dir must not stop the command
         print(f"gctrace: audit log disabled: {exc}", file=sys.stderr)
-
-
-_configure_audit = configure_audit_for_cli
+        yield
+        return
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
 
 
 def run(args: argparse.Namespace) -> int:
     if args.max_attempts < 1 or args.timeout <= 0:
         print("gctrace webhook: --max-attempts must be >= 1 and --timeout > 0", file=sys.stderr)
         return EXIT_INVALID
-    _configure_audit(args)
-    if args.webhook_command == "send":
-        return _send(args)
-    return _flush(args)
+    with audit_for_cli(args):
+        if args.webhook_command == "send":
+            return _send(args)
+        return _flush(args)
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -187,8 +214,9 @@ def report_trace_for_cli(trace: "Trace", args: argparse.Namespace) -> dict | Non
     """
     from .. import audit
 
-    result = deliver_for_cli(trace, args)
-    audit.audit_trace(trace, webhook=result)
+    with audit_for_cli(args):
+        result = deliver_for_cli(trace, args)
+        audit.audit_trace(trace, webhook=result)
     return result
 
 
@@ -202,8 +230,9 @@ def report_failure_for_cli(exc: BaseException, args: argparse.Namespace) -> dict
     from ..model import Trace, TraceMetadata
 
     ids = {"flow_id": getattr(args, "flow_id", None), "action_invocation_id": getattr(args, "action_id", None)}
-    audit.audit_error(exc, **{k: v for k, v in ids.items() if isinstance(v, str)})
-    if not isinstance(exc, JobFailed) or not getattr(args, "webhook", None):
-        return None
-    empty = Trace([], TraceMetadata(source="debug", job_id=exc.job_id, **ids))
-    return deliver_for_cli(empty, args, status="failed")
+    with audit_for_cli(args):
+        audit.audit_error(exc, **{k: v for k, v in ids.items() if isinstance(v, str)})
+        if not isinstance(exc, JobFailed) or not getattr(args, "webhook", None):
+            return None
+        empty = Trace([], TraceMetadata(source="debug", job_id=exc.job_id, **ids))
+        return deliver_for_cli(empty, args, status="failed")
