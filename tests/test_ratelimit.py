@@ -12,16 +12,6 @@ from gctrace_nb.ratelimit import TokenBucket
 from http_fixtures import SleepRecorder
 
 
-def _max_in_window(times, window):
-    times = sorted(times)
-    best, j = 0, 0
-    for i, t in enumerate(times):
-        while times[j] <= t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
-
-
 def test_burst_then_sustained_rate():
     rec = SleepRecorder()
     bucket = TokenBucket(60, burst=3, clock=rec.clock, sleep=rec.sleep)
@@ -55,9 +45,10 @@ def test_never_exceeds_rate_across_threads():
     for t in threads:
         t.join()
     assert len(times) == 100
-    # any window of T seconds holds at most burst + rate*T requests
-    for window in (0.5, 1.0, 10.0, 30.0):
-        assert _max_in_window(times, window) <= 4 + 2 * window
+    # by any instant t, at most burst + rate * (t - start) tokens were handed out
+    # (measured after acquire returns, so other threads' sleeps can only make times later)
+    for k, taken_at in enumerate(sorted(times), start=1):
+        assert taken_at >= 1000.0 + (k - 4) * 0.5
 
 
 def test_cancel_while_waiting_returns_the_token():
