@@ -332,7 +332,8 @@ def test_junk_from_a_hostile_server_gives_our_errors(scripted, clock):
 
     server = scripted(handler)
     base = server.url
-    script[h.QUERY_PATH] = (200, {}, {"entities": [ENTITY, "junk", {"id": 5}, {"no": "id"}]})
+    script[h.QUERY_PATH] = (200, {}, {"entities": [dict(ENTITY, id=f"i{n}") for n in range(1, 8)]
+                                      + ["junk", {"id": 5}, {"no": "id"}]})
     script[h.JOBS_PATH + "/"] = (200, {}, {"id": "j1", "jobState": "Success", "entities": [
         {"id": "i1", "downloadUri": f"{base}/dl/ok", "failed": False, "statusCode": 200},
         {"id": "i2", "downloadUri": "ftp://files.example/x"},
@@ -340,8 +341,9 @@ def test_junk_from_a_hostile_server_gives_our_errors(scripted, clock):
         {"id": "i4", "downloadUri": f"{base}/dl/notjson"},
         {"id": "i5", "downloadUri": f"{base}/dl/other-shape"},
         {"id": "i6", "downloadUri": f"{base}/dl/500"},
+        {"id": "i7", "downloadUri": f"{base}/dl/loop"},
         "junk",
-    ]})
+    ] + [{"id": f"extra{n}", "downloadUri": f"{base}/dl/ok"} for n in range(20)]})
     script[h.JOBS_PATH] = (200, {}, {"id": "j1", "jobState": "Registered"})
     doc = {"flow": {"flowId": "f", "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-01-01T00:00:02Z",
                     "execution": [{"actionA": {"dateTime": "2026-01-01T00:00:01Z"}}]}}
@@ -349,6 +351,7 @@ def test_junk_from_a_hostile_server_gives_our_errors(scripted, clock):
     script["/dl/notjson"] = (200, {}, b"<html>hello</html>")
     script["/dl/other-shape"] = (200, {}, [{"nodeId": "x"}])
     script["/dl/500"] = (500, {}, b"boom")
+    script["/dl/loop"] = (302, {"Location": "/dl/loop"}, b"")
     policy = RetryPolicy(deadline_s=60)
     with make_client(base, clock, policy=policy) as client:
         errors: list = []
@@ -356,7 +359,10 @@ def test_junk_from_a_hostile_server_gives_our_errors(scripted, clock):
     assert len(traces) == 1 and traces[0].analysis.total_ms == 2000.0
     kinds = {iid: type(exc) for iid, exc in errors}
     assert kinds == {"i2": ApiError, "i3": ApiError, "i4": TraceFormatError, "i5": TraceFormatError,
-                     "i6": ApiError}
+                     "i6": ApiError, "i7": ApiError}
+    assert "TooManyRedirects" in str(dict(errors)["i7"])
+    # Downloads nobody asked for are not fetched.
+    assert len([p for m, p, hd in server.seen if p == "/dl/ok"]) == 1
     assert not any(hd.get("Authorization") for m, p, hd in server.seen if p.startswith("/dl/"))
     assert all(hd.get("Authorization") == "Bearer tok" for m, p, hd in server.seen if p.startswith("/api/"))
 
@@ -530,3 +536,12 @@ def test_cli_action_test(cli_sim, tmp_path, capsys):
     assert status == 2 and "not found" in err
     status, _, _ = run_cli(["action-test", "--action-id", "a/b", *hosts(cli_sim.api_url)], capsys)
     assert status == 2
+
+
+def test_cli_history_survives_a_redirect_loop_from_the_api(scripted, capsys, monkeypatch):
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "x")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "y")
+    server = scripted(lambda m, p, hd, b: (307, {"Location": h.QUERY_PATH}, b""))
+    status, out, err = run_cli(["history", "--flow-id", "f", *hosts(server.url)], capsys)
+    assert status == 1 and out == ""
+    assert err.startswith("gctrace history:") and "Traceback" not in err

@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         _say(f"invalid input: {exc}")
         return EXIT_INVALID
 
+    import requests
+
     from ..client import GenesysClient
     from ..sources.history_api import run_action_test
 
@@ -112,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         return 130
     except GctraceError as exc:
         _say(str(exc))
+        return EXIT_ERROR
+    except requests.RequestException as exc:  # e.g. a redirect loop: the request could not complete
+        _say(f"the request could not complete: {type(exc).__name__}: {exc}")
         return EXIT_ERROR
 
     if args.save:

@@ -142,7 +142,7 @@ def build_instance_query(
 def _json_body(resp: requests.Response, what: str) -> Any:
     try:
         return resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(f"{what}: the response is not JSON", status=resp.status_code, url=resp.url,
                        correlation_id=resp.headers.get("ININ-Correlation-Id")) from None
 
@@ -510,6 +510,8 @@ def _fetch_plain(client: "GenesysClient", session: requests.Session, url: str, *
         except _TRANSIENT_EXC as exc:
             status: int | None = None
             log.info("%s: attempt %d failed: %s", what, attempt, type(exc).__name__)
+        except requests.RequestException as exc:  # redirect loops, bad schemes or URLs: not worth retrying
+            raise ApiError(f"the download of {label} failed: {type(exc).__name__}", url=shown) from None
         else:
             status = resp.status_code
             try:
@@ -574,6 +576,31 @@ def _iso_now(client: "GenesysClient") -> str:
     return _utcnow(client).astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _job_entities(job: dict, batch: list[str]) -> list[dict]:
+    """The job's entity objects, one per id, at most one per instance asked for.
+
+    A server listing more downloads than instances requested does not make us
+    fetch them all; entities for the requested ids come first.
+    """
+    raw = job.get("entities")
+    if not isinstance(raw, list):
+        return []
+    asked = set(batch)
+    seen: set = set()
+    known, unknown = [], []
+    for entity in raw:
+        if not isinstance(entity, dict):
+            continue
+        key = entity.get("id")
+        key = key if isinstance(key, str) else None
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        (known if key in asked else unknown).append(entity)
+    return (known + unknown)[:len(batch)]
+
+
 def fetch_history_traces(
     client: "GenesysClient",
     *,
@@ -632,8 +659,7 @@ def fetch_history_traces(
             raise _job_failed(job, job_id)
         if _job_state(job).lower() != "success" or not job.get("entities"):
             job = wait_instances_job(client, job_id, **common)
-        entities = job.get("entities")
-        entities = [e for e in entities if isinstance(e, dict)] if isinstance(entities, list) else []
+        entities = _job_entities(job, batch)
         if not entities:
             raise JobFailed("the flow instances job succeeded but listed no downloads", job_id=job_id, body=job)
         work.extend((job_id, e) for e in entities)
