@@ -391,8 +391,14 @@ class WebhookSender:
                 _audit_outcome("webhook_queued", self.url, key, logging.ERROR, error="interrupted")
             raise
         if not result.delivered and not result.rejected and self.outbox is not None:
-            self.outbox.append(self.url, body, key, attempts=result.attempts, last_status=result.status,
-                               last_error=result.error)
+            try:
+                self.outbox.append(self.url, body, key, attempts=result.attempts, last_status=result.status,
+                                   last_error=result.error)
+            except OSError as exc:  # report it: the caller still gets a result, the audit log says why
+                result = replace(result, error=f"{result.error}; outbox not written: {exc}")
+                _audit_outcome("webhook_outbox_failed", self.url, key, logging.CRITICAL, error=str(exc),
+                               outbox=str(self.outbox.path))
+                return result
             result = replace(result, queued=True)
             _audit_outcome("webhook_queued", self.url, key, logging.ERROR, attempts=result.attempts,
                            http_status=result.status, error=result.error, outbox=str(self.outbox.path))

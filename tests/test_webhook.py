@@ -474,3 +474,14 @@ def test_simulator_sink_receives_a_signed_summary_after_failures(trace):
     assert deliveries[-1].json() == build_summary(trace, now=NOW)
     sig = {k.lower(): v for k, v in deliveries[-1].headers.items()}["x-gctrace-signature-256"]
     assert webhook.verify_signature(deliveries[-1].body, sig, SECRET)
+
+
+def test_an_unwritable_outbox_is_reported_not_raised(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with Receiver(lambda i, r: Answer(503)) as receiver:
+        result = WebhookSender(receiver.url, max_attempts=1, sleep=Sleeps(),
+                               outbox=Outbox(blocker / "state")).send({"x": 1})
+    assert not result.delivered and not result.queued and "outbox not written" in result.error
+    events = [json.loads(line)["event"] for f in (tmp_path / "audit").glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert events[-1] == "webhook_outbox_failed"

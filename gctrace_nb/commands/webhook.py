@@ -161,6 +161,9 @@ def _flush(args: argparse.Namespace) -> int:
     except WebhookError as exc:  # another flush holds the lock
         print(f"gctrace webhook flush: {exc}", file=sys.stderr)
         return EXIT_GAVE_UP
+    except OSError as exc:
+        print(f"gctrace webhook flush: cannot use the outbox: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     _print(result.to_json())
     if result.failed is not None:
         return EXIT_GAVE_UP
