@@ -142,7 +142,7 @@ def test_refused_then_503_then_timeout_then_429_then_success_one_key_signed(trac
     sleeps = Sleeps(hook=lambda n: receiver.start() if n == 1 else None)
     payload = build_summary(trace, now=NOW)
     try:
-        sender = WebhookSender(receiver.url, secret=SECRET, timeout=0.5, max_attempts=6,
+        sender = WebhookSender(receiver.url, secret=SECRET, timeout=1.0, max_attempts=6,
                                policy=RetryPolicy(initial=1, factor=2, maximum=30),
                                sleep=sleeps, rng=fixed_rng, outbox=Outbox(tmp_path / "state"))
         with sender:
