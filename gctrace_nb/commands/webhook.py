@@ -205,7 +205,7 @@ def deliver_for_cli(trace: "Trace", args: argparse.Namespace, *, status: str | N
             trace, url, status=status, outbox=Outbox(getattr(args, "state_dir", None)),
             timeout=getattr(args, "webhook_timeout", 10.0), max_attempts=getattr(args, "webhook_max_attempts", 5),
         )
-    except WebhookError as exc:
+    except (WebhookError, ValueError) as exc:  # a bad URL or option: report it, the trace still stands
         return {"delivered": False, "attempts": 0, "status": None, "error": str(exc)}
     return result.to_json()
 
