@@ -16,7 +16,11 @@ from http_fixtures import CLIENT_ID, CLIENT_SECRET, STEPS, FakeGenesys
 
 
 @pytest.fixture
-def server(monkeypatch):
+def server(monkeypatch, tmp_path):
+    # keep the CLI's audit log and webhook outbox out of the home directory
+    monkeypatch.setenv("GCTRACE_STATE_DIR", str(tmp_path / "state"))
+    for name in ("GCTRACE_WEBHOOK_URL", "GCTRACE_AUDIT_DIR"):
+        monkeypatch.delenv(name, raising=False)
     for name in ("GENESYS_REGION", "GENESYS_API_URL", "GENESYS_LOGIN_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GENESYS_CLIENT_ID", CLIENT_ID)

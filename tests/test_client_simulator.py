@@ -294,7 +294,11 @@ def test_no_secret_or_token_in_reprs_errors_logs_or_saved_traces(rec, caplog, tm
 
 
 @pytest.fixture
-def sim_env(monkeypatch):
+def sim_env(monkeypatch, tmp_path):
+    # keep the CLI's audit log and webhook outbox out of the home directory
+    monkeypatch.setenv("GCTRACE_STATE_DIR", str(tmp_path / "state"))
+    for name in ("GCTRACE_WEBHOOK_URL", "GCTRACE_AUDIT_DIR"):
+        monkeypatch.delenv(name, raising=False)
     for name in ("GENESYS_REGION", "GENESYS_API_URL", "GENESYS_LOGIN_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GENESYS_CLIENT_ID", "sim-id")

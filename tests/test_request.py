@@ -71,3 +71,13 @@ def test_every_violation_is_listed():
     with pytest.raises(TraceRequestInvalid) as info:
         TraceRequest("", "", depth=0, capture_context=False, capture_data=False).validate()
     assert [f for f, _ in info.value.violations] == ["flowId", "actionInvocationId", "traceDepth", "contextDirectives"]
+
+
+@pytest.mark.parametrize("module", ["gctrace_nb.config", "gctrace_nb.request", "gctrace_nb.retry",
+                                    "gctrace_nb.ratelimit", "gctrace_nb.client", "gctrace_nb.commands.trace"])
+def test_doctests(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0
