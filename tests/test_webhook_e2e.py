@@ -2,8 +2,8 @@
 
 One run delivers to the simulator's sink, one finds its receiver down (the
 summary waits in the outbox until ``gctrace webhook flush``), one job fails.
-Afterwards every file the runs wrote (saved trace, outbox, audit logs), every
-line they printed, the notebook views of the saved trace and every webhook
+Afterwards every file the runs wrote (saved trace, outbox, audit logs, the
+HTML report), every line they printed, the notebook views of the saved trace and every webhook
 body are searched for the OAuth client secret, every bearer token the
 simulator issued and the webhook signing secret.
 """
@@ -116,6 +116,11 @@ def test_trace_webhook_outbox_and_audit_leak_no_secret(sim, tmp_path, capsys):
     (job_failed,) = [line for line in lines if line["event"] == "job_failed"]
     assert job_failed["message"] == sim.faults.fail_job_message and job_failed["flow_id"] == "flow-e2e"
 
+    # the HTML report of the saved trace is an artefact too
+    from gctrace_nb.report import export_report
+
+    report = export_report(trace, tmp_path / "out" / "report.html", plotlyjs="cdn")
+
     # the grep: files, printed output, notebook views, webhook bodies
     tokens = list(sim._tokens)  # the bearer tokens it issued (test-only peek at the simulator)
     assert tokens
@@ -125,7 +130,7 @@ def test_trace_webhook_outbox_and_audit_leak_no_secret(sim, tmp_path, capsys):
     haystacks["summary_text"] = trace.summary_text()
     haystacks.update({f"webhook[{i}]": d.body.decode() for i, d in enumerate(sim.webhook_deliveries)})
     haystacks["received"] = got.body.decode()
-    assert any("audit-" in name for name in haystacks) and str(saved) in haystacks
+    assert any("audit-" in name for name in haystacks) and str(saved) in haystacks and str(report) in haystacks
     for secret in [CLIENT_SECRET, WEBHOOK_SECRET, *tokens]:
         leaks = [name for name, text in haystacks.items() if secret in text]
         assert not leaks, f"a secret leaked into {leaks}"
