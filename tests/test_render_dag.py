@@ -18,7 +18,12 @@ from gctrace_nb.render.dag import CRITICAL_COLOR, FAILED_FILL, FAILED_LINE
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the graphviz dot binary is not installed")
+_skip_without_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the graphviz dot binary is not installed")
+
+
+def needs_dot(test):
+    """Mark ``test`` as needing the dot binary (``-m dot`` selects these) and skip it where dot is missing."""
+    return pytest.mark.dot(_skip_without_dot(test))
 
 
 def svg_steps(svg: str) -> dict[str, dict]:

@@ -129,3 +129,4 @@ def test_empty_and_untimed_traces_draw_without_error():
     assert len(gantt(load_trace([])).data[0].x) == 0
     fig = gantt(load_trace([step("a", None, None)]))
     assert list(fig.data[0].x) == [None] and len(fig.data[1].x) == 0
+    assert fig.layout.xaxis.title.text == "ms"

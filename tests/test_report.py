@@ -15,7 +15,12 @@ from gctrace_nb import load_trace
 from gctrace_nb.cli import EXIT_INVALID, EXIT_OK, main
 from gctrace_nb.report import export_report, report_html, report_snippet
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the graphviz dot binary is not installed")
+_skip_without_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the graphviz dot binary is not installed")
+
+
+def needs_dot(test):
+    """Mark ``test`` as needing the dot binary (``-m dot`` selects these) and skip it where dot is missing."""
+    return pytest.mark.dot(_skip_without_dot(test))
 PLOTLY_BUNDLE = re.compile(r"plotly\.js v\d+\.\d+\.\d+")  # the banner at the top of plotly.min.js
 
 

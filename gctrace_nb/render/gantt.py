@@ -220,7 +220,7 @@ def gantt(trace: "Trace", *, title: str | None = None, height: int | None = None
         barmode="overlay",
         height=height if height is not None else max(260, min(160 + 22 * n, 1600)),
         hovermode="closest",
-        xaxis={"title": {"text": f"ms since {origin_iso}"}, "rangemode": "tozero", "zeroline": False},
+        xaxis={"title": {"text": f"ms since {origin_iso}" if starts else "ms"}, "rangemode": "tozero", "zeroline": False},
         yaxis=yaxis,
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         margin={"l": 10, "r": 10, "t": 60, "b": 40},
