@@ -76,17 +76,17 @@ def test_realistic_document_structure_times_and_status():
     s = by_id(steps)
     expected = {
         "flow:flow-main#0": (None, (0, 10_000)),
-        "actionDecision:t1#2": ("flow:flow-main#0", (100, 200)),
-        "task:t2#3": ("flow:flow-main#0", (200, 8_000)),
-        "actionPlayAudio:t3#4": ("task:t2#3", (300, 1_000)),
-        "commonModule:t4#5": ("task:t2#3", (1_000, 5_000)),
-        "actionCallData:t5#6": ("commonModule:t4#5", (1_100, 4_500)),
-        "dataActionRequest:t5r#7": ("actionCallData:t5#6", (1_150, 4_000)),
-        "dataActionResponse:t5s#8": ("actionCallData:t5#6", (4_000, 4_500)),
-        "actionUpdateData:t6#9": ("commonModule:t4#5", (4_500, 5_000)),
-        "menuMenu:t7#11": ("task:t2#3", (5_100, 6_000)),
-        "actionCallData:t8#12": ("task:t2#3", (6_000, 8_000)),
-        "actionTransferToAcd:t9#14": ("flow:flow-main#0", (8_100, 10_000)),
+        "actionDecision:t1#1": ("flow:flow-main#0", (100, 200)),
+        "task:t2#1": ("flow:flow-main#0", (200, 8_000)),
+        "actionPlayAudio:t3#1": ("task:t2#1", (300, 1_000)),
+        "commonModule:t4#1": ("task:t2#1", (1_000, 5_000)),
+        "actionCallData:t5#1": ("commonModule:t4#1", (1_100, 4_500)),
+        "dataActionRequest:t5r#1": ("actionCallData:t5#1", (1_150, 4_000)),
+        "dataActionResponse:t5s#1": ("actionCallData:t5#1", (4_000, 4_500)),
+        "actionUpdateData:t6#1": ("commonModule:t4#1", (4_500, 5_000)),
+        "menuMenu:t7#1": ("task:t2#1", (5_100, 6_000)),
+        "actionCallData:t8#1": ("task:t2#1", (6_000, 8_000)),
+        "actionTransferToAcd:t9#1": ("flow:flow-main#0", (8_100, 10_000)),
     }
     assert [x["nodeId"] for x in steps] == list(expected)  # root first, then document order
     for node_id, (parent, times) in expected.items():
@@ -94,19 +94,19 @@ def test_realistic_document_structure_times_and_status():
         assert span(s[node_id]) == times, node_id
     # Markers are no steps; names, types and ids are kept.
     assert not any(x["type"] in ("startedFlow", "endedFlow", "endedTask", "endedCommonModule") for x in steps)
-    crm = s["actionCallData:t5#6"]
+    crm = s["actionCallData:t5#1"]
     assert (crm["name"], crm["type"], crm["actionId"], crm["trackingId"], crm["executionId"]) == (
         "Get CRM record", "actionCallData", "a5", "t5", "e5")
     assert crm["outputData"] == {"tier": "gold"}
-    assert s["task:t2#3"]["name"] == "Main Menu Task" and s["task:t2#3"]["kind"] == "group"
-    assert s["commonModule:t4#5"]["name"] == "Lookup Customer"
+    assert s["task:t2#1"]["name"] == "Main Menu Task" and s["task:t2#1"]["kind"] == "group"
+    assert s["commonModule:t4#1"]["name"] == "Lookup Customer"
     # Ends of items are inferred; bracket ends come from their end markers.
     assert all(x.get("endInferred") for x in steps if x["kind"] == "action")
-    assert not s["task:t2#3"].get("endInferred") and not s["flow:flow-main#0"].get("endInferred")
+    assert not s["task:t2#1"].get("endInferred") and not s["flow:flow-main#0"].get("endInferred")
     # Failure with its error text; everything else succeeded.
     failed = [x["nodeId"] for x in steps if x["status"] == "failed"]
-    assert failed == ["actionCallData:t8#12"]
-    assert "Request timed out" in s["actionCallData:t8#12"]["errorMessage"]
+    assert failed == ["actionCallData:t8#1"]
+    assert "Request timed out" in s["actionCallData:t8#1"]["errorMessage"]
     assert all(x["status"] == "success" for x in steps if x["nodeId"] not in failed)
     assert meta == {
         "source": "history", "flow_id": "flow-main", "flow_name": "Main IVR", "flow_version": "12.0",
@@ -121,8 +121,8 @@ def test_realistic_document_analysis_via_load_trace():
     assert a.total_ms == 10_000.0
     assert a.steps_total == a.valid_steps == 12
     assert a.anomalies == ()
-    assert a.failed_nodes == ("actionCallData:t8#12",)
-    assert a.bottleneck.node_id == "dataActionRequest:t5r#7"
+    assert a.failed_nodes == ("actionCallData:t8#1",)
+    assert a.bottleneck.node_id == "dataActionRequest:t5r#1"
     assert trace.metadata.source == "history"
     assert trace.metadata.flow_id == "flow-main"
     assert trace.metadata.extra["conversation_id"] == "conv-9f1c"
@@ -141,7 +141,7 @@ def test_saved_download_is_batch_analysed_by_the_cli(tmp_path, capsys):
     assert main(["analyze", str(path), "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["total_ms"] == 10_000.0
-    assert out["failed_nodes"] == ["actionCallData:t8#12"]
+    assert out["failed_nodes"] == ["actionCallData:t8#1"]
     assert out["steps"] == 12
 
 
@@ -158,10 +158,10 @@ def test_unclosed_and_stray_brackets_are_closed_and_flagged():
     steps, _ = execution_document_to_steps(doc)
     s = by_id(steps)
     assert span(s["task:o#1"]) == (100, 600) and not s["task:o#1"].get("unclosed")
-    assert span(s["commonModule:cm#2"]) == (200, 600) and s["commonModule:cm#2"]["unclosed"]
-    assert s["actionA:x#3"]["parentId"] == "commonModule:cm#2"
-    assert span(s["task:late#6"]) == (700, 1_000) and s["task:late#6"]["unclosed"]
-    assert s["actionB:y#7"]["parentId"] == "task:late#6"
+    assert span(s["commonModule:cm#1"]) == (200, 600) and s["commonModule:cm#1"]["unclosed"]
+    assert s["actionA:x#1"]["parentId"] == "commonModule:cm#1"
+    assert span(s["task:late#1"]) == (700, 1_000) and s["task:late#1"]["unclosed"]
+    assert s["actionB:y#1"]["parentId"] == "task:late#1"
     assert s["flow:f#0"]["strayEndMarkers"] == 1
     assert load_trace(doc).analysis.total_ms == 1_000.0
 
@@ -176,9 +176,9 @@ def test_bracket_inside_a_nested_list_closes_at_its_owners_end():
     ]}}
     s = by_id(execution_document_to_steps(doc)[0])
     assert span(s["actionOuter:p#1"]) == (100, 500)
-    assert s["task:in#2"]["parentId"] == "actionOuter:p#1"
-    assert span(s["task:in#2"]) == (150, 500) and s["task:in#2"]["unclosed"]
-    assert s["actionInner:c#3"]["parentId"] == "task:in#2"
+    assert s["task:in#1"]["parentId"] == "actionOuter:p#1"
+    assert span(s["task:in#1"]) == (150, 500) and s["task:in#1"]["unclosed"]
+    assert s["actionInner:c#1"]["parentId"] == "task:in#1"
     assert "flow:#0" in s  # no flowId: still a root id
 
 
@@ -194,10 +194,10 @@ def test_missing_times_unknown_types_and_junk_items():
     s = by_id(steps)
     assert s["flow:f#0"]["skippedItems"] == 5
     assert span(s["actionA:a#1"]) == (100, 400)
-    assert s["somethingNew:#2"]["startInferred"] and span(s["somethingNew:#2"]) == (400, 400)
-    assert s["actionC:#3"]["malformed"]
-    assert s["actionD:d#4"]["status"] == "failed" and s["actionD:d#4"]["errorMessage"] == "boom"
-    assert span(s["actionD:d#4"]) == (400, 1_000)
+    assert s["somethingNew:#1"]["startInferred"] and span(s["somethingNew:#1"]) == (400, 400)
+    assert s["actionC:#1"]["malformed"]
+    assert s["actionD:d#1"]["status"] == "failed" and s["actionD:d#1"]["errorMessage"] == "boom"
+    assert span(s["actionD:d#1"]) == (400, 1_000)
 
 
 def test_flow_times_fall_back_to_markers_then_items():
@@ -217,8 +217,8 @@ def test_times_outside_the_flow_are_clamped_so_total_is_the_flow():
     steps = execution_document_to_steps(doc)[0]
     s = by_id(steps)
     assert s["actionEarly:#1"]["clamped"] and span(s["actionEarly:#1"])[0] == 1_000
-    assert s["actionLate:#2"]["clamped"]
-    assert s["actionLate:#2"]["outOfOrder"]  # the next item starts before it
+    assert s["actionLate:#1"]["clamped"]
+    assert s["actionLate:#1"]["outOfOrder"]  # the next item starts before it
     assert load_trace(doc).analysis.total_ms == 1_000.0
 
 
@@ -234,6 +234,16 @@ def test_flow_level_errors_fail_the_root():
 def test_not_a_document_is_a_trace_format_error(doc):
     with pytest.raises(TraceFormatError):
         execution_document_to_steps(doc)
+
+
+def test_an_action_run_again_keeps_its_prefix_and_counts_up():
+    doc = {"flow": {"startDateTime": t(0), "endDateTime": t(100), "execution": [
+        item("actionCallData", 10, trackingId=7), item("actionDecision", 20, trackingId=8),
+        item("actionCallData", 30, trackingId=7), item("a:b", 40), item("a", 50, trackingId="b:"),
+    ]}}
+    ids = [s["nodeId"] for s in execution_document_to_steps(doc)[0]]
+    assert ids == ["flow:#0", "actionCallData:7#1", "actionDecision:8#1", "actionCallData:7#2", "a:b:#1", "a:b:#2"]
+    assert len(set(ids)) == len(ids)
 
 
 def test_deep_nesting_does_not_recurse():
@@ -257,13 +267,15 @@ timestamps = st.one_of(st.integers(0, 20_000).map(t), json_scalars,
                        st.integers(-10**15, 10**15), st.just("2024-13-45T99:00:00Z"))
 types = st.sampled_from(["startedFlow", "endedFlow", "startedTask", "endedTask", "startedCommonModule",
                          "endedCommonModule", "startedState", "endedState", "actionCallData",
-                         "menuMenu", "started", "endedFoo", "x", ""])
+                         "menuMenu", "started", "endedFoo", "x", "", "a", "a:b", "a:", "x#1"])
 
 
 @st.composite
 def payloads(draw, children):
     p = {}
-    for key, strat in (("dateTime", timestamps), ("trackingId", st.one_of(st.text(max_size=3), json_scalars)),
+    tracking = st.one_of(st.sampled_from(["", "1", "b", "b:", ":b", "#1", "b#1", "1#1"]), st.text(max_size=3),
+                         json_scalars)
+    for key, strat in (("dateTime", timestamps), ("trackingId", tracking),
                        ("actionId", json_values), ("actionName", json_values), ("errors", json_values),
                        ("execution", children)):
         if draw(st.booleans()):

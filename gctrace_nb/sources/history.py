@@ -42,12 +42,16 @@ The rules, in full:
   ``errors`` (or ``error``) is ``"failed"`` with the error text in
   ``errorMessage``; otherwise ``"success"``. The root fails on the flow's own
   ``errors``/``flowErrorReason`` or on errors on its ``startedFlow``/``endedFlow``.
-* **Ids.** ``nodeId`` is ``f"{type}:{key}#{ordinal}"`` where ``type`` is the
-  item type (``task``/``commonModule``/... for a group), ``key`` the first of
-  ``trackingId``, ``actionId``, ``executionId`` present (else empty) and
-  ``ordinal`` the item's 1-based document-order number. Every id ends in a
-  distinct ``#ordinal``, so ids are unique and the same document always gives
-  the same ids.
+* **Ids.** ``nodeId`` is ``f"{type}:{key}#{n}"`` where ``type`` is the item
+  type (``task``/``commonModule``/... for a group), ``key`` the first of
+  ``trackingId``, ``actionId``, ``executionId`` present (else empty) and ``n``
+  counts the items with that same ``{type}:{key}`` in document order, from 1
+  (an action run twice in a loop is ``#1`` then ``#2``). The root is
+  ``flow:{flowId}#0``. Splitting at the last ``#`` gives back the prefix and
+  the count, so ids are unique; the same document always gives the same ids;
+  and since ``trackingId`` is fixed per action in a flow version, the same
+  action has the same id in every instance of that version (batch analysis
+  groups by it).
 * **Kept.** ``name`` (``actionName``, ``taskName``, ...), ``type``, ``kind``
   (``flow``/``action``/``group``), ``actionId``, ``trackingId``,
   ``executionId``, ``outputPathId``, ``dateTime`` as given, ``warnings``,
@@ -193,14 +197,40 @@ def _name(payload: dict) -> str | None:
     return None
 
 
-def _node_id(kind: str, payload: dict, ordinal: int) -> str:
+def _id_prefix(kind: str, payload: dict) -> str:
     key = ""
     for id_key in _ID_KEYS:
         value = _str_or_none(payload.get(id_key))
         if value:
             key = value
             break
-    return f"{kind}:{key}#{ordinal}"
+    return f"{kind}:{key}"
+
+
+def _step_kind(item_type: str) -> str | None:
+    """The id prefix type of an item's step: the group kind for a start marker,
+    the item type for an action, None for a marker that is no step."""
+    if item_type in FLOW_MARKERS:
+        return None
+    match = _BRACKET.match(item_type)
+    if match:
+        return _lower_first(match.group(2)) if match.group(1) == "started" else None
+    return item_type
+
+
+def _node_ids(flat: list["_Item"]) -> list[str | None]:
+    """Every item's node id (None for markers), counting each prefix in document order."""
+    counts: dict[str, int] = {}
+    ids: list[str | None] = []
+    for item in flat:
+        kind = _step_kind(item.type)
+        if kind is None:
+            ids.append(None)
+            continue
+        prefix = _id_prefix(kind, item.payload)
+        counts[prefix] = counts.get(prefix, 0) + 1
+        ids.append(f"{prefix}#{counts[prefix]}")
+    return ids
 
 
 def _lower_first(text: str) -> str:
@@ -307,7 +337,7 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
         ...                   {"endedFlow": {"dateTime": "2024-05-01T10:00:03Z"}}]}}
         >>> steps, meta = execution_document_to_steps(doc)
         >>> [(s["nodeId"], s.get("parentId"), s["startTime"][11:19], s["endTime"][11:19]) for s in steps]
-        [('flow:f1#0', None, '10:00:00', '10:00:03'), ('actionDecision:a1#2', 'flow:f1#0', '10:00:01', '10:00:03')]
+        [('flow:f1#0', None, '10:00:00', '10:00:03'), ('actionDecision:a1#1', 'flow:f1#0', '10:00:01', '10:00:03')]
         >>> meta["flow_id"], meta["source"]
         ('f1', 'history')
     """
@@ -323,6 +353,7 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
     flat, top, skipped = _flatten(execution)
     flow_start, flow_end, root_flags = _flow_window(flow, flat, top)
     clock = _Clock(flat, flow_start, flow_end)
+    node_ids = _node_ids(flat)
 
     flow_id = _str_or_none(flow.get("flowId")) or ""
     root_id = f"flow:{flow_id}#0"
@@ -369,7 +400,7 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
     def base_step(i: int, kind: str, step_kind: str, parent_id: str) -> dict:
         item = flat[i]
         payload = item.payload
-        step: dict = {"nodeId": _node_id(kind, payload, item.ordinal), "parentId": parent_id}
+        step: dict = {"nodeId": node_ids[i], "parentId": parent_id}
         start = set_time(step, "startTime", clock.next_known[i])
         step["_start"] = start
         if clock.known[i] is None:
