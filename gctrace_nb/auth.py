@@ -136,20 +136,20 @@ class ClientCredentialsAuth(AuthBase):
             code = body.get("code") or body.get("error")
             context_id = body.get("contextId")
             if status in (400, 401, 403):
-                exc: ApiError = AuthError(
+                error: ApiError = AuthError(
                     "the login service refused the client credentials (check GENESYS_CLIENT_ID, "
                     "GENESYS_CLIENT_SECRET and the region)" + (f": {message}" if message else ""),
                     status=status, url=self.token_url, code=str(code) if code else None,
                     context_id=str(context_id) if context_id else None, correlation_id=correlation, body=body,
                 )
             else:
-                exc = ApiError(
+                error = ApiError(
                     "the token request failed" + (f": {message}" if message else ""),
                     status=status, url=self.token_url, code=str(code) if code else None,
                     context_id=str(context_id) if context_id else None, correlation_id=correlation, body=body,
                 )
-                exc.retry_after_s = parse_retry_after(resp.headers.get("Retry-After"))  # type: ignore[attr-defined]
-            raise exc
+                error.retry_after_s = parse_retry_after(resp.headers.get("Retry-After"))  # type: ignore[attr-defined]
+            raise error
         try:
             data = resp.json()
         except ValueError:
@@ -183,7 +183,7 @@ class ClientCredentialsAuth(AuthBase):
         header = request.headers.get("Authorization", "")
         self.invalidate(header[len("Bearer "):] if header.startswith("Bearer ") else None)
         token = self.token()
-        resp.content  # release the connection back to the pool
+        _ = resp.content  # read the body so the connection goes back to the pool
         resp.close()
         retry = request.copy()
         retry.hooks = {"response": []}

@@ -59,6 +59,7 @@ class Secret:
     """A string that never shows itself in ``repr``/``str``; call :meth:`reveal` to use it."""
 
     __slots__ = ("_value",)
+    _value: str
 
     def __init__(self, value: str) -> None:
         if isinstance(value, Secret):
@@ -97,7 +98,7 @@ class Secret:
     def __deepcopy__(self, memo: dict) -> "Secret":
         return self
 
-    def __reduce__(self) -> object:  # pickling would write the secret to disk
+    def __reduce__(self) -> str | tuple[object, ...]:  # pickling would write the secret to disk
         raise TypeError("a Secret cannot be pickled")
 
 

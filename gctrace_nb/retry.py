@@ -200,7 +200,9 @@ class RetryBudget:
         with self._lock:
             self._streak_start = None
 
-    def record_transient(self, *, attempts: int = 0, last_status: int | None = None, what: str = "the operation") -> None:
+    def record_transient(
+        self, *, attempts: int = 0, last_status: int | None = None, what: str = "the operation"
+    ) -> None:
         """Note a transient failure; raise :class:`CircuitOpen` when the streak is too long."""
         now = self.clock()
         with self._lock:
@@ -338,7 +340,8 @@ def poll(
         value = fetch()
         status = status_of(value)
         if is_done(value):
-            _emit(on_progress, PollEvent(attempt, status, 200, 0.0, None, budget.elapsed(), f"{what} is {status}", job_id))
+            _emit(on_progress,
+                  PollEvent(attempt, status, 200, 0.0, None, budget.elapsed(), f"{what} is {status}", job_id))
             return value
         wait = policy.backoff(attempt, random=random)
         wait = min(wait, max(0.0, budget.remaining()))

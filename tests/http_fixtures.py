@@ -25,7 +25,8 @@ CLIENT_SECRET = "s3cr3t-VALUE-never-shown"
 BASE = "2024-05-01T10:00:00"
 
 STEPS = [
-    {"nodeId": "root", "startTime": "2024-05-01T10:00:00.000Z", "endTime": "2024-05-01T10:00:01.000Z", "status": "success"},
+    {"nodeId": "root", "startTime": "2024-05-01T10:00:00.000Z", "endTime": "2024-05-01T10:00:01.000Z",
+     "status": "success"},
     {"nodeId": "menu", "parentId": "root", "startTime": "2024-05-01T10:00:00.100Z",
      "endTime": "2024-05-01T10:00:00.300Z", "status": "success"},
     {"nodeId": "crm", "parentId": "root", "startTime": "2024-05-01T10:00:00.300Z",

@@ -320,7 +320,8 @@ def test_cli_survives_a_hostile_simulator_and_matches_analyze(sim_env, capsys, t
         assert code == 0, err
         data = json.loads(out)
         job = sim.jobs[data["job_id"]]
-        assert {k: data[k] for k in load_trace(job.steps).analysis.to_json()} == load_trace(job.steps).analysis.to_json()
+        expected = load_trace(job.steps).analysis.to_json()
+        assert {k: data[k] for k in expected} == expected
         assert main(["analyze", str(saved), "--format", "json"]) == 0
         analyzed = json.loads(capsys.readouterr().out)
         analyzed.pop("file", None)

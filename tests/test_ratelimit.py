@@ -20,7 +20,7 @@ def test_burst_then_sustained_rate():
         bucket.acquire()
         times.append(rec.clock())
     assert times[:3] == [1000.0] * 3
-    assert [round(b - a, 9) for a, b in zip(times[2:], times[3:])] == [1.0] * 7
+    assert [round(b - a, 9) for a, b in zip(times[2:], times[3:], strict=False)] == [1.0] * 7
 
 
 def test_default_is_300_per_minute_with_a_one_second_burst():
