@@ -27,6 +27,7 @@ EXIT_GAVE_UP = 5
 _COMMAND_MODULES = (
     "action_test",
     "analyze",
+    "demo",
     "history",
     "report",
     "simulate",
