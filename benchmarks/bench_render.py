@@ -1,6 +1,6 @@
 """Benchmark (not a test): build times of the DAG and the gantt on large synthetic traces.
 
-Prints, in one run, each renderer against a naive baseline:
+Prints, in one run, each renderer against a naive baseline (best of --repeat runs each):
 - DAG at 2,000 steps: ``dag_svg`` (folded to ~300 boxes) vs the full graph (``full=True``), build + ``dot -Tsvg``;
 - gantt at 10,000 steps: ``gantt`` (one bar trace) vs one plotly bar trace per row.
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         build = best_of(lambda: dag(trace), args.repeat)
         folded = best_of(lambda: dag_svg(trace), args.repeat)
         boxes = dag(trace).source.count("[label=")
-        full = best_of(lambda: dag_svg(trace, full=True), 1)
+        full = best_of(lambda: dag_svg(trace, full=True), args.repeat)
         print(f"DAG   {args.dag_steps:>6} steps ({origin}: {len(a.critical_path)} critical, {len(a.failed_nodes)} failed): "
               f"build {build * 1000:.1f} ms; build+SVG folded to {boxes} boxes {folded * 1000:.1f} ms; "
               f"full graph (baseline) {full * 1000:.1f} ms; ratio {full / folded:.1f}x")
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     big, origin = make_trace(args.seed, args.gantt_steps)
     big.steps, big.segments
     fast = best_of(lambda: gantt(big), args.repeat)
-    naive = best_of(lambda: naive_gantt(big), 1)
+    naive = best_of(lambda: naive_gantt(big), args.repeat)
     print(f"gantt {args.gantt_steps:>6} steps ({origin}): one bar trace {fast * 1000:.1f} ms; "
           f"one trace per row (baseline) {naive * 1000:.1f} ms; ratio {naive / fast:.1f}x")
 
