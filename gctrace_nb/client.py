@@ -10,6 +10,12 @@ policy, clock, sleep) are injectable, so tests run against real sockets on
 
 The debug-trace endpoints are the design's contract (genesys-api.md §A): the
 bundled simulator, or any service implementing it, answers them.
+
+Note: like the Genesys Java SDK, the submit ``POST`` is retried on 502/504,
+connection errors and timeouts too. When the service did accept a request whose
+answer was lost, that can start a second job; only the job the client hears
+about is polled (a debug trace is read-only, so a stray job costs a little
+capacity, nothing else).
 """
 
 from __future__ import annotations
@@ -262,7 +268,15 @@ class GenesysClient:
             budget.check(attempts=attempt, last_status=last_status, what=what)
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"cancelled before {what}")
-            self.rate_limiter.acquire(cancel=cancel)
+            if on_progress is not None:
+                def on_wait(seconds: float, _attempt: int = attempt + 1) -> None:
+                    on_progress(PollEvent(
+                        _attempt, "rate_limited", None, seconds, None, budget.elapsed(),
+                        f"{what}: client rate limit, waiting {seconds:.2f} s", job_id,
+                    ))
+                self.rate_limiter.acquire(cancel=cancel, on_wait=on_wait)
+            else:
+                self.rate_limiter.acquire(cancel=cancel)
             attempt += 1
             retry_after: float | None = None
             try:

@@ -72,15 +72,20 @@ class TokenBucket:
         with self._lock:
             self._tokens = min(self.burst, self._tokens + 1.0)
 
-    def acquire(self, *, cancel: CancelToken | None = None) -> float:
+    def acquire(
+        self, *, cancel: CancelToken | None = None, on_wait: Callable[[float], Any] | None = None
+    ) -> float:
         """Take one token, sleeping until it is available; return the seconds waited.
 
-        Raises :class:`~gctrace_nb.errors.Cancelled` (and gives the token
-        back) when ``cancel`` is set while waiting.
+        ``on_wait(seconds)`` is called before a wait starts (not when there is
+        none). Raises :class:`~gctrace_nb.errors.Cancelled` (and gives the
+        token back) when ``cancel`` is set while waiting.
         """
         wait = self._reserve()
         if wait > 0:
             try:
+                if on_wait is not None:
+                    on_wait(wait)
                 pause(wait, sleep=self._sleep, cancel=cancel)
             except BaseException:
                 self._refund()

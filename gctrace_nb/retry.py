@@ -250,8 +250,9 @@ class PollEvent:
     """One progress report: an attempt's outcome and the wait that follows.
 
     ``status`` is the job status when known (``in_progress``, ``completed``,
-    ``Running``...), or ``submitted``/``retrying``/``waiting`` for the client's
-    own steps. ``http_status`` is ``None`` for a connection error or timeout.
+    ``Running``...), or the client's own step: ``submitted``, ``retrying``
+    (a transient failure, waiting before the next try) or ``rate_limited``
+    (waiting for the client's token bucket). ``http_status`` is ``None`` for a connection error or timeout.
     ``wait_s`` is the pause about to start (0 when none); ``retry_after_s`` is
     what the server asked for, if it did. ``elapsed_s`` counts from the start
     of the operation.

@@ -306,8 +306,12 @@ def test_trace_many_shares_one_bucket_and_never_bursts(server, rec):
     bucket = TokenBucket(30, burst=2, clock=rec.clock, sleep=rec.sleep)
     client = make_client(server, rec, session=session, rate_limiter=bucket)
     reqs = [TraceRequest(f"flow-{i}", f"a-{i}") for i in range(6)]
-    traces = client.trace_many(reqs, max_workers=3)
+    events: list[PollEvent] = []
+    traces = client.trace_many(reqs, max_workers=3, on_progress=events.append)
     assert [t.metadata.flow_id for t in traces] == [r.flow_id for r in reqs]
+    limited = [e for e in events if e.status == "rate_limited"]
+    assert limited and all(0 < e.wait_s <= 6 * 4 * 2.0 for e in limited)
+    assert {e.job_id for e in events if e.status == "completed"} == {t.metadata.job_id for t in traces}
     times = sorted(t for t, _ in session.sent)
     assert len(times) == 6 * 4
     # by any instant t, at most burst + rate * (t - start) requests went out (one per 2 s here)

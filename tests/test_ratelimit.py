@@ -23,6 +23,16 @@ def test_burst_then_sustained_rate():
     assert [round(b - a, 9) for a, b in zip(times[2:], times[3:], strict=False)] == [1.0] * 7
 
 
+def test_on_wait_reports_a_wait_before_it_starts():
+    rec = SleepRecorder()
+    bucket = TokenBucket(60, burst=1, clock=rec.clock, sleep=rec.sleep)
+    seen = []
+    bucket.acquire(on_wait=seen.append)
+    assert seen == []
+    bucket.acquire(on_wait=lambda s: seen.append((s, list(rec.sleeps))))
+    assert seen == [(1.0, [])] and rec.sleeps == [1.0]
+
+
 def test_default_is_300_per_minute_with_a_one_second_burst():
     bucket = TokenBucket()
     assert (bucket.rate_per_minute, bucket.burst) == (300, 5)
