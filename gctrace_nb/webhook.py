@@ -54,6 +54,7 @@ from urllib.parse import urlsplit
 
 from . import audit
 from .errors import WebhookError
+from .retry import parse_retry_after
 
 try:  # POSIX; on Windows the outbox works without inter-process locking.
     import fcntl
@@ -69,15 +70,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "SIGNATURE_HEADER",
     "SUMMARY_STATUSES",
+    "Backoff",
     "DeliveryResult",
     "FlushResult",
     "Outbox",
     "OutboxRecord",
-    "RetryPolicy",
-    "WebhookSender",
+        "WebhookSender",
     "build_summary",
     "flush_outbox",
-    "parse_retry_after",
     "post_summary",
     "serialize",
     "sign",
@@ -204,7 +204,7 @@ def _check_url(url: str) -> None:
 
 # ------------------------------------------------------------------- delivery
 @dataclass(frozen=True)
-class RetryPolicy:
+class Backoff:
     """Capped exponential backoff with full jitter, and the longest ``Retry-After`` obeyed.
 
     The wait before retry ``n`` (1-based) is uniform in
@@ -220,48 +220,23 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.initial < 0 or self.factor < 1 or self.maximum < 0 or self.max_retry_after < 0:
-            raise ValueError("RetryPolicy needs initial >= 0, factor >= 1, maximum >= 0, max_retry_after >= 0")
+            raise ValueError("Backoff needs initial >= 0, factor >= 1, maximum >= 0, max_retry_after >= 0")
 
     def cap(self, retry: int) -> float:
-        """Return the upper bound of the wait before retry ``retry``."""
-        return min(self.maximum, self.initial * self.factor ** max(0, retry - 1))
+        """Return the upper bound of the wait before retry ``retry``.
+
+        Example:
+            >>> [Backoff(initial=1, factor=2, maximum=5).cap(n) for n in (1, 2, 3, 4, 2000)]
+            [1, 2, 4, 5, 5]
+        """
+        try:
+            return min(self.maximum, self.initial * self.factor ** max(0, retry - 1))
+        except OverflowError:  # a huge retry number: the cap is the maximum
+            return self.maximum
 
     def delay(self, retry: int, rng: Callable[[], float] = random.random) -> float:
         """Return a full-jitter wait before retry ``retry``."""
         return self.cap(retry) * rng()
-
-
-def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks for (delta seconds or an HTTP date).
-
-    Example:
-        >>> parse_retry_after("7", now=0.0)
-        7.0
-        >>> parse_retry_after("Thu, 01 Jan 1970 00:01:00 GMT", now=30.0)
-        30.0
-        >>> parse_retry_after("soon", now=0.0) is None
-        True
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.timezone.utc)
-        return max(0.0, when.timestamp() - now)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        return None
-    return max(0.0, seconds)
 
 
 @dataclass(frozen=True)
@@ -305,7 +280,7 @@ class WebhookSender:
         session: a :class:`requests.Session` to send through (default: one of its own).
         timeout: seconds for connecting and for reading the answer, per attempt.
         max_attempts: attempts per payload, the first included.
-        policy: the :class:`RetryPolicy`.
+        backoff: waits between attempts (:class:`Backoff`).
         sleep, clock, rng: injected ``time.sleep``, ``time.time`` and ``random.random``.
         outbox: where undelivered payloads go (``None``: nowhere).
 
@@ -321,7 +296,7 @@ class WebhookSender:
         session: "requests.Session | None" = None,
         timeout: float = 10.0,
         max_attempts: int = 5,
-        policy: RetryPolicy | None = None,
+        backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
@@ -340,7 +315,7 @@ class WebhookSender:
         self._own_session = session is None
         self.timeout = timeout
         self.max_attempts = max_attempts
-        self.policy = policy or RetryPolicy()
+        self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.clock = clock
         self.rng = rng
@@ -440,7 +415,10 @@ class WebhookSender:
                                    attempts=attempt, http_status=status)
                     return DeliveryResult(True, attempt, status, None, idempotency_key)
                 error = f"HTTP {status}" + _excerpt(response)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.clock())
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"),
+                    now=_dt.datetime.fromtimestamp(self.clock(), tz=_dt.timezone.utc),
+                )
                 response.close()
                 if not (status in RETRY_STATUSES or status >= 500):
                     _audit_outcome("webhook_rejected", self.url, idempotency_key, logging.ERROR,
@@ -452,10 +430,10 @@ class WebhookSender:
             )
             if attempt >= self.max_attempts:
                 break
-            if retry_after is not None and retry_after > self.policy.max_retry_after:
-                error = f"{error}; Retry-After {retry_after:.0f}s exceeds {self.policy.max_retry_after:.0f}s"
+            if retry_after is not None and retry_after > self.backoff.max_retry_after:
+                error = f"{error}; Retry-After {retry_after:.0f}s exceeds {self.backoff.max_retry_after:.0f}s"
                 break
-            self.sleep(retry_after if retry_after is not None else self.policy.delay(attempt, self.rng))
+            self.sleep(retry_after if retry_after is not None else self.backoff.delay(attempt, self.rng))
         _audit_outcome("webhook_gave_up", self.url, idempotency_key, logging.ERROR,
                        attempts=attempt, http_status=status, error=error)
         return DeliveryResult(False, attempt, status, error, idempotency_key)
@@ -499,7 +477,7 @@ def post_summary(
 
     Undelivered summaries go to ``outbox`` (default: the state directory's;
     ``None`` to keep nothing). ``sender_options`` are :class:`WebhookSender`'s
-    (``secret``, ``session``, ``timeout``, ``max_attempts``, ``policy``, ``sleep``, ...).
+    (``secret``, ``session``, ``timeout``, ``max_attempts``, ``backoff``, ``sleep``, ...).
     """
     payload = build_summary(trace, status=status, now=now)
     box = Outbox() if isinstance(outbox, _DefaultOutbox) else outbox
@@ -729,7 +707,7 @@ def flush_outbox(
     rejected record stays in the outbox, marked, and the flush goes on.
     ``wait=False`` raises :class:`~gctrace_nb.errors.WebhookError` instead of
     waiting when another flush is running. ``sender_options`` are
-    :class:`WebhookSender`'s (``secret``, ``timeout``, ``max_attempts``, ``policy``, ``sleep``...).
+    :class:`WebhookSender`'s (``secret``, ``timeout``, ``max_attempts``, ``backoff``, ``sleep``...).
     """
     box = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
     box._ensure_dir()

@@ -20,8 +20,8 @@ import pytest
 from gctrace_nb import Trace, TraceMetadata, WebhookError
 from gctrace_nb import audit, webhook
 from gctrace_nb.webhook import (
+    Backoff,
     Outbox,
-    RetryPolicy,
     WebhookSender,
     build_summary,
     flush_outbox,
@@ -143,7 +143,7 @@ def test_refused_then_503_then_timeout_then_429_then_success_one_key_signed(trac
     payload = build_summary(trace, now=NOW)
     try:
         sender = WebhookSender(receiver.url, secret=SECRET, timeout=1.0, max_attempts=6,
-                               policy=RetryPolicy(initial=1, factor=2, maximum=30),
+                               backoff=Backoff(initial=1, factor=2, maximum=30),
                                sleep=sleeps, rng=fixed_rng, outbox=Outbox(tmp_path / "state"))
         with sender:
             result = sender.send(payload)
@@ -196,7 +196,7 @@ def test_retry_after_longer_than_allowed_goes_to_the_outbox(tmp_path):
     box = Outbox(tmp_path / "state")
     with Receiver(lambda i, r: Answer(429, headers={"Retry-After": "3600"})) as receiver:
         result = WebhookSender(receiver.url, sleep=Sleeps(), outbox=box,
-                               policy=RetryPolicy(max_retry_after=60)).send({"x": 1})
+                               backoff=Backoff(max_retry_after=60)).send({"x": 1})
     assert not result.delivered and result.queued and result.status == 429 and result.attempts == 1
     assert "Retry-After" in result.error
     assert [r.idempotency_key for r in box.records()] == [result.idempotency_key]
@@ -485,3 +485,11 @@ def test_an_unwritable_outbox_is_reported_not_raised(tmp_path):
     assert not result.delivered and not result.queued and "outbox not written" in result.error
     events = [json.loads(line)["event"] for f in (tmp_path / "audit").glob("*.jsonl") for line in f.read_text().splitlines()]
     assert events[-1] == "webhook_outbox_failed"
+
+
+def test_backoff_caps_and_never_overflows():
+    b = Backoff(initial=0.5, factor=2.0, maximum=30.0)
+    assert [b.cap(n) for n in (1, 2, 3, 7, 5000)] == [0.5, 1.0, 2.0, 30.0, 30.0]
+    assert b.delay(3, rng=lambda: 0.25) == 0.5
+    with pytest.raises(ValueError):
+        Backoff(factor=0.5)
