@@ -199,6 +199,11 @@ class GenesysClient:
         self._random = random or _random.random
         self._utcnow = utcnow or (lambda: datetime.now(timezone.utc))
 
+    @property
+    def random(self) -> Callable[[], float]:
+        """The jitter source (``() -> float`` in ``[0, 1)``), for callers polling with :func:`~gctrace_nb.retry.poll`."""
+        return self._random
+
     @classmethod
     def from_env(cls, **kwargs: Any) -> "GenesysClient":
         """Build a client from ``GENESYS_*`` variables (see :meth:`Settings.from_env`)."""
