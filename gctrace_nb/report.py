@@ -106,7 +106,7 @@ def summarize(
     every other string is plain and gets escaped by the templates.
     """
     from .render import _tree
-    from .render.dag import INSTALL_HINT, dag_svg
+    from .render.dag import dag_svg
     from .render.gantt import gantt
 
     a = trace.analysis

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis import Analysis
 
-__all__ = ["children_of", "tree_order", "fmt_ms", "clean_text", "shorten"]
+__all__ = ["children_of", "tree_order", "fmt_ms", "iso_us", "clean_text", "shorten"]
 
 _NEVER = float("inf")
 # XML 1.0 forbids most C0 controls; lone surrogates cannot be encoded as UTF-8.
@@ -72,6 +73,18 @@ def fmt_ms(value: float | None) -> str:
         return "n/a"
     text = f"{round(value, 3):,.3f}".rstrip("0").rstrip(".")
     return f"{'0' if text in ('-0', '') else text} ms"
+
+
+def iso_us(micros: int | None) -> str | None:
+    """Format epoch microseconds as ISO-8601 UTC with milliseconds.
+
+    >>> iso_us(1_700_000_000_123_456), iso_us(None)
+    ('2023-11-14T22:13:20.123Z', None)
+    """
+    if micros is None:
+        return None
+    when = datetime.fromtimestamp(micros / 1e6, tz=timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def clean_text(value: object) -> str:

@@ -169,9 +169,11 @@ def dag(
     Args:
         trace: the trace to draw.
         full: draw every step, however many.
-        max_nodes: above this many steps (and unless ``full``), fold the steps
-            off the critical path that are neither failed nor anomalous into
-            "+N steps" boxes, one per parent (about ``max_nodes`` boxes in all).
+        max_nodes: above this many steps (and unless ``full``), keep the
+            critical path, the failures and their ancestors, then anomalies and
+            the top of the tree while they fit, and fold the rest into "+N steps"
+            boxes, one per parent: at most ``max_nodes`` boxes unless the
+            critical path and failures alone need more.
         id_prefix: prefix of the SVG element ids (steps are ``{prefix}s{index}``);
             give each graph its own when several share an HTML page. Only
             letters, digits, ``-`` and ``_`` are kept.
@@ -239,15 +241,6 @@ def dag(
         g.node("empty", label="no steps", style="dashed", id=f"{prefix}empty")
         return g
 
-    def iso(us: int | None) -> str:
-        if us is None:
-            return "missing"
-        from datetime import datetime, timezone
-
-        return datetime.fromtimestamp(us / 1e6, tz=timezone.utc).isoformat(timespec="milliseconds").replace(
-            "+00:00", "Z"
-        )
-
     for i in order:
         if not shown[i]:
             continue
@@ -263,7 +256,7 @@ def dag(
             label.append("⚠ " + ", ".join(flags))
         tip = [node_id if not name else f"{name} ({node_id})"]
         tip.append(f"status: {statuses[i] if statuses[i] is not None else '-'}")
-        tip.append(f"start: {iso(a.start_us[i])}")
+        tip.append(f"start: {_tree.iso_us(a.start_us[i]) or 'missing'}")
         tip.append(f"duration: {duration}")
         tip.append(f"self: {_tree.fmt_ms(self_ms[i])}")
         if crit is not None:

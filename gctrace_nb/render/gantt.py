@@ -13,7 +13,6 @@ Text from the trace is escaped for plotly (which reads ``<br>``-style tags and
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from html import escape
 from typing import TYPE_CHECKING, Final
 
@@ -96,8 +95,7 @@ def gantt(trace: "Trace", *, title: str | None = None, height: int | None = None
     order = _tree.tree_order(a)
     starts = [s for s, ok in zip(a.start_us, a.valid) if ok]
     origin = min(starts) if starts else 0  # the spec's "earliest valid start": total_ms is measured from it
-    origin_iso = datetime.fromtimestamp(origin / 1e6, tz=timezone.utc).isoformat(timespec="milliseconds")
-    origin_iso = origin_iso.replace("+00:00", "Z")
+    origin_iso = _tree.iso_us(origin)
     row_of = [0] * len(order)
 
     ids: list[str] = []
