@@ -201,7 +201,7 @@ class GenesysClient:
 
     @property
     def random(self) -> Callable[[], float]:
-        """The jitter source (``() -> float`` in ``[0, 1)``), for callers polling with :func:`~gctrace_nb.retry.poll`."""
+        """The jitter source (``() -> float`` in ``[0, 1)``), for callers of :func:`~gctrace_nb.retry.poll`."""
         return self._random
 
     @classmethod
