@@ -511,8 +511,9 @@ class TraceLauncher:
     def cancel(self) -> None:
         """Ask the running trace to stop; the client stops at its next wait or request."""
         if self.running:
-            self._cancel.set()
+            # Say it before setting the event: the worker's "Cancelled" must be the last word.
             self._say(_STYLE_INFO, "Cancelling…")
+            self._cancel.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the running launch or post to end; return True when nothing is running."""
@@ -530,7 +531,17 @@ class TraceLauncher:
         if self._own_simulator and self._simulator is not None:
             self._simulator.__exit__(None, None, None)
             self._simulator, self._own_simulator = None, False
-        self.widget.close()
+        for widget in self._all_widgets():
+            widget.close()
+
+    def _all_widgets(self) -> list[w.Widget]:
+        found: list[w.Widget] = []
+        stack: list[w.Widget] = [self.widget]
+        while stack:
+            widget = stack.pop()
+            found.append(widget)
+            stack.extend(getattr(widget, "children", ()))
+        return found
 
     # ---------------------------------------------------------------- results
     def _show_results(self, trace: "Trace") -> None:

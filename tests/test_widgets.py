@@ -314,3 +314,25 @@ def test_display_and_import():
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert form.state == "idle" and "TraceLauncher" in repr(form)
     form.close()
+
+
+def test_the_form_starts_and_stops_its_own_simulator(tmp_path):
+    form = TraceLauncher(connection="simulator", environ={}, out_dir=tmp_path)
+    assert form.simulator is None
+    fill(form)
+    run(form)
+    sim = form.simulator
+    assert sim is not None and sim.running and "Trace complete" in form.message.value
+    assert sim.api_url in form.connection_note.value
+    form.close()
+    assert not sim.running and form.simulator is None
+
+
+def test_without_graphviz_the_dag_tab_says_so_and_the_others_still_show(launcher, monkeypatch):
+    monkeypatch.setenv("PATH", "")  # no `dot` to be found
+    fill(launcher)
+    run(launcher)
+    assert "Trace complete" in launcher.message.value
+    dag = tab_data(launcher, "DAG")
+    assert "Graphviz is not installed" in dag["text/html"] and "apt-get install graphviz" in dag["text/html"]
+    assert "application/vnd.plotly.v1+json" in tab_data(launcher, "Gantt")
