@@ -359,3 +359,15 @@ def test_secrets_never_leak(server, rec, caplog, tmp_path):
     for token in server.issued_tokens:
         assert not any(token in t for t in texts)
     assert not any(CLIENT_SECRET in t or basic in t for t in texts)
+
+
+def test_token_endpoint_trouble_is_retried_like_any_transient_failure(server, rec):
+    server.script("POST", "/oauth/token", (503, {}, {"message": "login down"}),
+                  (429, {"Retry-After": "5"}, {"message": "slow"}))
+    events = []
+    trace = make_client(server, rec, policy=RetryPolicy(initial_s=1, min_delay_s=0), random=lambda: 1.0).trace(
+        flow_id="f", action_invocation_id="a", on_progress=events.append)
+    assert trace.analysis.steps_total == 3
+    assert [r.path for r in server.requests[:3]] == ["/oauth/token"] * 3
+    assert rec.sleeps[:2] == [1.0, 5.0]
+    assert [e.http_status for e in events if e.status == "retrying"] == [503, 429]

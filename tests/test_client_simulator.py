@@ -368,3 +368,10 @@ def test_cli_in_a_subprocess(sim_env):
         failing = subprocess.run([sys.executable, "-m", "gctrace_nb", *cli_args(sim, "--depth", "0")],
                                  capture_output=True, text=True, env=dict(os.environ), timeout=120)
         assert failing.returncode == 2
+
+
+def test_token_endpoint_faults_are_survived(rec):
+    with sim_for(rec, faults=Faults(token_faults=True, burst_5xx=2)) as sim:
+        trace = client_for(sim, rec).trace(flow_id="f", action_invocation_id="a")
+        assert trace.raw_steps == sim.jobs[trace.metadata.job_id].steps
+        assert [r.status for r in tokens(sim)] == [502, 503, 200]
