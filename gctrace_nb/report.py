@@ -74,6 +74,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _first_line(text: bytes | str | None) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else "no message"
+
+
 def _svg_fragment(svg: str) -> str:
     """Return dot's SVG document as an element for inline HTML (no XML declaration, doctype, comments)."""
     start = svg.find("<svg")
@@ -105,6 +112,8 @@ def summarize(
     The DAG SVG and gantt HTML are :class:`markupsafe.Markup` (inserted as is);
     every other string is plain and gets escaped by the templates.
     """
+    import graphviz
+
     from .render import _tree
     from .render.dag import dag_svg
     from .render.gantt import gantt
@@ -132,6 +141,8 @@ def summarize(
         )
     except RendererUnavailable as exc:
         folded, dag_note = False, str(exc)
+    except graphviz.CalledProcessError as exc:  # dot ran but failed: keep the rest of the page
+        folded, dag_note = False, f"dot failed (exit status {exc.returncode}): {_first_line(exc.stderr)}"
 
     figure = gantt(trace)
     gantt_html = Markup(

@@ -174,6 +174,17 @@ def test_without_dot_the_report_has_a_note_and_everything_else(monkeypatch, tmp_
     assert "Plotly.newPlot(" in html and '<table class="steps">' in html
 
 
+def test_when_dot_fails_the_report_has_a_note_and_everything_else(monkeypatch, tmp_path):
+    broken = tmp_path / "dot"
+    broken.write_text("#!/bin/sh\necho 'dot: out of memory' >&2\nexit 3\n", encoding="utf-8")
+    broken.chmod(0o755)
+    monkeypatch.setattr(graphviz.backend.dot_command, "DOT_BINARY", broken)
+    html = report_html(branchy_trace(), plotlyjs="cdn")
+    note = re.findall(r'<div class="note dag-missing">(.*?)</div>', html, flags=re.S)
+    assert note == ["DAG not drawn: dot failed (exit status 3): dot: out of memory"]
+    assert "Plotly.newPlot(" in html
+
+
 def test_snippet_is_a_fragment_with_scoped_style():
     html = report_snippet(branchy_trace())
     assert html.lstrip().startswith('<div class="gctrace-report">')
