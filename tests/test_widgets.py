@@ -336,3 +336,12 @@ def test_without_graphviz_the_dag_tab_says_so_and_the_others_still_show(launcher
     dag = tab_data(launcher, "DAG")
     assert "Graphviz is not installed" in dag["text/html"] and "apt-get install graphviz" in dag["text/html"]
     assert "application/vnd.plotly.v1+json" in tab_data(launcher, "Gantt")
+
+
+def test_doctests():
+    import doctest
+
+    import gctrace_nb.widgets
+
+    result = doctest.testmod(gctrace_nb.widgets)
+    assert result.attempted >= 4 and result.failed == 0
