@@ -51,15 +51,21 @@ def parse_input(item: str) -> tuple[str, Any]:
 
     >>> parse_input('n=3'), parse_input('flag=true'), parse_input('name=Ann'), parse_input('o={"a":1}')
     (('n', 3), ('flag', True), ('name', 'Ann'), ('o', {'a': 1}))
+    >>> parse_input('x=NaN'), parse_input('eq=a=b'), parse_input('empty=')
+    (('x', 'NaN'), ('eq', 'a=b'), ('empty', ''))
     """
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"--input {item!r} must be KEY=VALUE")
-    try:
-        parsed: Any = json.loads(value)
+    try:  # strict JSON: NaN/Infinity stay strings, as a user typing them means
+        parsed: Any = json.loads(value, parse_constant=_not_json)
     except ValueError:
         parsed = value
     return key.strip(), parsed
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _say(message: str) -> None:
