@@ -335,9 +335,11 @@ from gctrace_nb.config import Settings
 if os.environ.get("GENESYS_CLIENT_ID"):
     sim = None
     settings = Settings.from_env()
-    flow_id = os.environ["GENESYS_FLOW_ID"]
-    action_id = os.environ["GENESYS_ACTION_ID"]
+    flow_id = os.environ.get("GENESYS_FLOW_ID")
+    action_id = os.environ.get("GENESYS_ACTION_ID")
     failing_action_id = os.environ.get("GENESYS_FAILING_ACTION_ID")
+    assert flow_id and action_id, (
+        "set GENESYS_FLOW_ID (a flow whose executions to fetch) and GENESYS_ACTION_ID (a data action to test)")
     print("Using Genesys Cloud at", settings.api_url)
 else:
     from gctrace_nb.simulator import Simulator
