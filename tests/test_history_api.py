@@ -211,7 +211,7 @@ def test_transient_failures_are_retried(sim, client, clock):
 
 
 def test_local_validation_sends_nothing(sim, client):
-    for kwargs in ({}, {"conversation_id": ""}, {"flow_id": "f", "since": "yesterday"},
+    for kwargs in ({}, {"conversation_id": ""}, {"flow_id": "f", "since": "yesterday"}, {"flow_id": "f", "since": " "},
                    {"flow_id": "f", "since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
                    {"flow_id": "f", "limit": 201}, {"flow_id": "f", "limit": 0}):
         with pytest.raises(TraceRequestInvalid):

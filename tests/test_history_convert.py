@@ -230,6 +230,23 @@ def test_flow_level_errors_fail_the_root():
     assert "FLOW_ERROR" in root["errorMessage"] and "disconnected" in root["errorMessage"]
 
 
+def safe_timestamp(value):
+    try:
+        return parse_timestamp(value)
+    except Exception:  # the core's parser may choke on odd strings; the converter must not
+        return None
+
+
+@pytest.mark.parametrize("text", ["", " ", "\r", "\t\n", "Z", "T"])
+def test_odd_time_strings_count_as_missing(text):
+    doc = {"flow": {"startDateTime": text, "endDateTime": text, "execution": [
+        item("startedFlow", dateTime=text), item("actionA", 100), item("actionB", dateTime=text),
+        item("endedFlow", dateTime=text)]}}
+    steps, _ = execution_document_to_steps(doc)
+    assert [s["nodeId"] for s in steps] == ["flow:#0", "actionA:#1", "actionB:#1"]
+    assert span(steps[0]) == (100, 100)
+
+
 @pytest.mark.parametrize("doc", [None, [], "x", {}, {"flow": None}, {"flow": []}])
 def test_not_a_document_is_a_trace_format_error(doc):
     with pytest.raises(TraceFormatError):
@@ -264,7 +281,8 @@ json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
 json_values = st.recursive(json_scalars, lambda c: st.one_of(
     st.lists(c, max_size=3), st.dictionaries(st.text(max_size=5), c, max_size=3)), max_leaves=8)
 timestamps = st.one_of(st.integers(0, 20_000).map(t), json_scalars,
-                       st.integers(-10**15, 10**15), st.just("2024-13-45T99:00:00Z"))
+                       st.integers(-10**15, 10**15), st.just("2024-13-45T99:00:00Z"),
+                       st.sampled_from(["", " ", "\r", "\n\t", "Z", "T"]))
 types = st.sampled_from(["startedFlow", "endedFlow", "startedTask", "endedTask", "startedCommonModule",
                          "endedCommonModule", "startedState", "endedState", "actionCallData",
                          "menuMenu", "started", "endedFoo", "x", "", "a", "a:b", "a:", "x#1"])
@@ -314,8 +332,27 @@ def test_hostile_documents_never_raise_anything_but_trace_format_error(doc):
     json.dumps(steps, default=str)
     assert meta["source"] == "history"
     analysis = analyze_steps(steps)
-    start = parse_timestamp(doc["flow"].get("startDateTime"))
-    end = parse_timestamp(doc["flow"].get("endDateTime"))
+    start = safe_timestamp(doc["flow"].get("startDateTime"))
+    end = safe_timestamp(doc["flow"].get("endDateTime"))
     if start is not None and end is not None and end >= start:
         assert analysis.total_ms == round((end - start) / 1000, 3)
     assert not [a for a in analysis.anomalies if a[1] in ("duplicate", "missing_id", "orphan", "cycle")]
+
+
+def test_a_start_marker_holding_its_items_nested_is_a_group_of_them():
+    doc = {"flow": {"flowId": "f", "startDateTime": t(0), "endDateTime": t(1_000), "execution": [
+        item("startedTask", 100, trackingId="a", execution=[item("actionX", 150, trackingId="x")]),
+        item("actionAfter", 400, trackingId="after"),
+        item("startedTask", 500, trackingId="b", execution=[item("actionY", 550, trackingId="y")]),
+        item("endedTask", 700, trackingId="b"),
+        item("actionLast", 800, trackingId="last"),
+    ]}}
+    steps, _ = execution_document_to_steps(doc)
+    s = by_id(steps)
+    assert span(s["task:a#1"]) == (100, 400) and not s["task:a#1"].get("unclosed")
+    assert s["actionX:x#1"]["parentId"] == "task:a#1"
+    assert s["actionAfter:after#1"]["parentId"] == "flow:f#0"
+    assert span(s["task:b#1"]) == (500, 700) and not s["task:b#1"].get("endInferred")
+    assert s["actionLast:last#1"]["parentId"] == "flow:f#0"
+    assert "strayEndMarkers" not in s["flow:f#0"]
+    assert load_trace(doc).analysis.anomalies == ()

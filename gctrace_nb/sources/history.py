@@ -26,7 +26,9 @@ The rules, in full:
   brackets opened above it and not yet closed are closed there too. A bracket
   never closed is closed where its list ends (its owner's end, or the flow's
   end) and flagged ``"unclosed": true``. An end marker with no open bracket of
-  its kind is ignored and counted on the root (``strayEndMarkers``).
+  its kind is ignored and counted on the root (``strayEndMarkers``). A start
+  marker that holds its items in a nested ``execution`` list is a group of
+  those items: it ends with them, or at its end marker if that comes next.
 * **Parents.** Items in an item's nested ``execution`` are its children; items
   inside a bracket are the group's children; the rest hang from the root.
 * **Times.** Items are numbered in document order (pre-order: an item, then
@@ -70,7 +72,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..errors import TraceFormatError
-from ..timestamps import parse_timestamp, to_iso
+from ..timestamps import parse_timestamp as _parse_timestamp
+from ..timestamps import to_iso
 
 __all__ = ["execution_document_to_steps", "is_execution_document", "FLOW_MARKERS"]
 
@@ -86,6 +89,14 @@ _KEEP_KEYS: Final = (
 )
 _NAME_KEYS: Final = ("actionName", "taskName", "commonModuleName", "stateName", "name", "displayName")
 _MAX_ERROR_TEXT: Final = 2000
+
+
+def parse_timestamp(value: Any) -> int | None:
+    """:func:`gctrace_nb.timestamps.parse_timestamp`, but never raising: unreadable is missing."""
+    try:
+        return _parse_timestamp(value)
+    except Exception:  # noqa: BLE001 - a hostile time string must not stop the conversion
+        return None
 
 
 def is_execution_document(obj: Any) -> bool:
@@ -434,7 +445,8 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
     work: list[tuple[list[int], str, int | None]] = [(top, root_id, flow_end)]
     while work:
         indices, owner_id, scope_end = work.pop()
-        open_groups: list[tuple[str, dict]] = []  # (bracket kind, group step)
+        # (bracket kind, group step, flat index of a start marker holding its items nested, else -1)
+        open_groups: list[tuple[str, dict, int]] = []
 
         def current_parent() -> str:
             return open_groups[-1][1]["nodeId"] if open_groups else owner_id
@@ -442,35 +454,39 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
         for i in indices:
             item = flat[i]
             match = _BRACKET.match(item.type)
+            kind = _lower_first(match.group(2)) if match else ""
+            if open_groups and open_groups[-1][2] >= 0 and not (
+                    match and match.group(1) == "ended" and open_groups[-1][0] == kind):
+                # A start marker that held its items nested ends with them, unless its
+                # end marker comes right after.
+                _, nested_group, start_index = open_groups.pop()
+                finish(nested_group, item_end(start_index), inferred=True)
             nested_owner: str | None = None
             if item.type in FLOW_MARKERS:
                 nested_owner = current_parent()
             elif match and match.group(1) == "started":
-                kind = _lower_first(match.group(2))
                 group = base_step(i, kind, "group", current_parent())
                 slots[i] = group
-                open_groups.append((kind, group))
+                open_groups.append((kind, group, i if item.children else -1))
                 nested_owner = group["nodeId"]
             elif match:
-                kind = _lower_first(match.group(2))
                 depth = next((d for d in range(len(open_groups) - 1, -1, -1) if open_groups[d][0] == kind), None)
                 if depth is None:
                     stray += 1
                 else:
                     here = clock.next_known[i]
                     while len(open_groups) > depth + 1:
-                        _, inner = open_groups.pop()
+                        _, inner, _ = open_groups.pop()
                         inner["unclosed"] = True
                         finish(inner, here, inferred=True)
-                    _, group = open_groups.pop()
+                    _, group, _ = open_groups.pop()
                     error = _error_text(item.payload)
                     if error:
                         group["status"] = "failed"
                         previous = group.get("errorMessage")
                         group["errorMessage"] = f"{previous}; {error}" if previous else error
-                    for key in ("dateTime",):
-                        if key in item.payload:
-                            group["endDateTime"] = item.payload[key]
+                    if "dateTime" in item.payload:
+                        group["endDateTime"] = item.payload["dateTime"]
                     finish(group, here, inferred=clock.known[i] is None)
                 nested_owner = current_parent()
             else:
@@ -480,9 +496,12 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
                 nested_owner = step["nodeId"]
             if item.children:
                 work.append((item.children, nested_owner, item_end(i)))
-        for _, group in reversed(open_groups):
-            group["unclosed"] = True
-            finish(group, scope_end, inferred=True)
+        for _, group, start_index in reversed(open_groups):
+            if start_index >= 0:
+                finish(group, item_end(start_index), inferred=True)
+            else:
+                group["unclosed"] = True
+                finish(group, scope_end, inferred=True)
 
     if skipped:
         root["skippedItems"] = skipped

@@ -33,9 +33,10 @@ from requests.auth import AuthBase
 from ..documents import parse_json
 from ..errors import ApiError, JobFailed, NotFound, TraceFormatError, TraceRequestInvalid
 from ..retry import CancelToken, PollEvent, RetryBudget, parse_retry_after, pause, poll
-from ..timestamps import parse_timestamp, to_iso
+from ..timestamps import to_iso
 from . import action_test as _action_test
 from . import history as _history
+from .history import parse_timestamp
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import GenesysClient
