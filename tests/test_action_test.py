@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gctrace_nb import Trace, TraceFormatError, TraceMetadata, analyze_steps
+from gctrace_nb import (
+    NotFound,
+    PermissionDenied,
+    Trace,
+    TraceFormatError,
+    TraceMetadata,
+    TraceRequestInvalid,
+    analyze_steps,
+)
 from gctrace_nb.sources.action_test import action_test_metadata, action_test_to_steps
 from gctrace_nb.timestamps import parse_timestamp
 
@@ -106,3 +115,60 @@ def test_hostile_responses_never_raise_anything_but_trace_format_error(body, sta
     a = analyze_steps(steps)
     assert a.anomalies == ()
     assert a.total_ms == round(max(span_us, 0) / 1000, 3)
+
+
+# ------------------------------------------------- against the simulator (real sockets)
+
+@pytest.fixture
+def sim_client():
+    from gctrace_nb.client import GenesysClient
+    from gctrace_nb.config import Settings
+    from gctrace_nb.simulator import Simulator
+
+    ticks = iter(range(10**6))
+    with Simulator(seed=2, action_delay_s=0.0) as sim:
+        cid, secret = sim.credentials
+        settings = Settings(client_id=cid, client_secret=secret, api_url=sim.api_url, login_url=sim.login_url)
+        # Every clock reading is 0.125 s after the last: the call's duration is a known number of ticks.
+        client = GenesysClient(settings, clock=lambda: next(ticks) * 0.125, sleep=lambda s: None,
+                               utcnow=lambda: datetime(2026, 1, 20, 12, 0, tzinfo=timezone.utc))
+        with client:
+            yield sim, client
+
+
+def test_run_action_test_times_the_call_on_the_client(sim_client):
+    from gctrace_nb.sources.history_api import run_action_test
+
+    sim, client = sim_client
+    trace = run_action_test(client, "custom_-_crm", {"phone": "+15550100"})
+    root = trace.raw_steps[0]
+    assert root["startTime"] == "2026-01-20T12:00:00.000000Z"
+    duration = trace.analysis.total_ms
+    assert duration > 0 and duration % 125 == 0
+    assert duration == trace.metadata.retrieval_latency_ms
+    assert [s["name"] for s in trace.raw_steps[1:]][:2] == ["Resolve request URL template", "Resolve request headers"]
+    assert trace.metadata.source == "action_test" and trace.metadata.request["inputs"] == {"phone": "+15550100"}
+    assert trace.metadata.correlation_ids
+    sent, = [r for r in sim.requests if r.path.endswith("/test")]
+    assert sent.path == "/api/v2/integrations/actions/custom_-_crm/test" and json.loads(sent.body) == {"phone": "+15550100"}
+
+    draft = run_action_test(client, "custom_-_payment-fail", draft=True)
+    assert sim.requests[-1].path.endswith("/draft/test")
+    assert draft.raw_steps[0]["status"] == "failed"
+    assert "upstream request timeout" in draft.raw_steps[0]["errorMessage"]
+
+
+def test_run_action_test_errors(sim_client):
+    from gctrace_nb.sources.history_api import run_action_test
+
+    sim, client = sim_client
+    with pytest.raises(NotFound):
+        run_action_test(client, "missing-action")
+    for action_id, inputs in (("", None), ("a/b", None), ("a", {"x": float("nan")}), ("a", ["not", "a map"])):
+        before = len(sim.requests)
+        with pytest.raises(TraceRequestInvalid):
+            run_action_test(client, action_id, inputs)
+        assert len(sim.requests) == before
+    sim.set_faults(forbidden=True)
+    with pytest.raises(PermissionDenied, match="integrations:action:execute"):
+        run_action_test(client, "custom_-_crm")
