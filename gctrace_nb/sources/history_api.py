@@ -354,9 +354,10 @@ def wait_instances_job(
 
 
 def _client_random(client: "GenesysClient") -> Callable[[], float]:
+    """The client's jitter source (``GenesysClient.random``), so tests that pin it pin ours too."""
     import random
 
-    value = getattr(client, "_random", None)
+    value = getattr(client, "random", None)
     return value if callable(value) else random.random
 
 
