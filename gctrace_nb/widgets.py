@@ -497,8 +497,8 @@ class TraceLauncher:
         rows = [
             ("job", event.job_id or "-"),
             ("status", event.status),
-            ("polls", str(polls)),
-            ("retries", str(retries)),
+            ("poll attempts", str(polls)),
+            ("retried requests", str(retries)),
             ("last HTTP", "connection error" if event.http_status is None else str(event.http_status)),
             ("waiting", f"{event.wait_s:.1f} s" if event.wait_s else "-"),
             ("Retry-After", f"{event.retry_after_s:g} s" if event.retry_after_s is not None else "-"),

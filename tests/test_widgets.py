@@ -84,7 +84,7 @@ def test_launch_fills_every_tab_and_enables_the_result_buttons(launcher, sim, do
     assert body["contextDirectives"] == {"captureContext": True, "captureData": False}
     # progress came from the client's events
     assert launcher.events and launcher.events[-1].status == "completed"
-    assert "completed" in launcher.progress.value and "polls" in launcher.progress.value
+    assert "completed" in launcher.progress.value and "poll attempts" in launcher.progress.value
     # the tabs
     assert launcher.tabs.titles == TAB_TITLES
     assert trace.metadata.job_id in tab_data(launcher, "Summary")["text/html"]
