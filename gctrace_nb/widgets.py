@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 from html import escape
@@ -220,8 +221,6 @@ class TraceLauncher:
         action_invocation_id: str = "",
         webhook_url: str = "",
     ) -> None:
-        import os
-
         self._client_factory = client_factory or _default_client_factory
         self._simulator = simulator
         self._own_simulator = False
