@@ -9,6 +9,7 @@ from .errors import (
     ApiError,
     AuthError,
     BadRequest,
+    Cancelled,
     CircuitOpen,
     ConfigError,
     DeadlineExceeded,
@@ -27,42 +28,93 @@ from .model import Trace, TraceMetadata, load_trace, save_trace
 
 __version__ = "0.1.0"
 
+# Names that live in modules with heavy imports (requests, plotly, graphviz,
+# ipywidgets, numpy): resolved on first use so ``import gctrace_nb`` stays light.
+_LAZY = {
+    "Settings": "config",
+    "GenesysClient": "client",
+    "TraceRequest": "request",
+    "Simulator": "simulator",
+    "Faults": "simulator",
+    "generate_trace": "simulator",
+    "dag": "render",
+    "dag_svg": "render",
+    "gantt": "render",
+    "export_report": "report",
+    "report_html": "report",
+    "build_summary": "webhook",
+    "post_summary": "webhook",
+    "WebhookSender": "webhook",
+    "flush_outbox": "webhook",
+    "configure_audit_log": "audit",
+    "load_traces": "batch",
+    "TraceSet": "batch",
+    "compare": "batch",
+    "fetch_history_traces": "sources.history_api",
+    "run_action_test": "sources.history_api",
+    "TraceLauncher": "widgets",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gctrace_nb' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
     "Analysis",
     "ApiError",
     "AuthError",
     "BadRequest",
     "Bottleneck",
+    "Cancelled",
     "CircuitOpen",
     "ConfigError",
     "DeadlineExceeded",
+    "Faults",
     "GaveUp",
     "GctraceError",
+    "GenesysClient",
     "JobFailed",
     "NotFound",
     "PermissionDenied",
     "RendererUnavailable",
     "RetriesExhausted",
+    "Settings",
+    "Simulator",
     "Trace",
     "TraceFormatError",
     "TraceLauncher",
     "TraceMetadata",
+    "TraceRequest",
     "TraceRequestInvalid",
+    "TraceSet",
     "WebhookError",
+    "WebhookSender",
     "analyze_steps",
+    "build_summary",
+    "compare",
+    "configure_audit_log",
+    "dag",
+    "dag_svg",
+    "export_report",
+    "fetch_history_traces",
+    "flush_outbox",
+    "gantt",
+    "generate_trace",
     "load_trace",
+    "load_traces",
+    "post_summary",
+    "report_html",
+    "run_action_test",
     "save_trace",
 ]
-
-
-def __getattr__(name: str):  # PEP 562: the notebook form loads ipywidgets only when asked for
-    if name == "TraceLauncher":
-        from .widgets import TraceLauncher
-
-        globals()[name] = TraceLauncher
-        return TraceLauncher
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

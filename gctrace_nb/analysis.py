@@ -144,6 +144,11 @@ class Analysis:
         )
         return out
 
+    def _repr_html_(self) -> str:
+        from .summary import analysis_html
+
+        return analysis_html(self)
+
     def __repr__(self) -> str:
         bn = f"{self.bottleneck.node_id!r} {self.bottleneck.critical_ms} ms" if self.bottleneck else "none"
         return (

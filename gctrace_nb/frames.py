@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from .analysis import ANOMALY_KINDS, Analysis, FAILED_STATUSES
+from .textsafe import replace_surrogates
 
 __all__ = ["steps_frame", "segments_frame", "STEP_FLAG_KINDS", "step_name", "CORE_STEP_KEYS"]
 
@@ -49,13 +50,20 @@ def _extra(step: dict) -> str | None:
 
 def steps_frame(a: Analysis) -> pl.DataFrame:
     """One row per kept step, in document order."""
+    try:
+        return _steps_frame(a, lambda text: text)
+    except UnicodeEncodeError:  # a lone surrogate somewhere: rare, so only then pay for cleaning
+        return _steps_frame(a, lambda text: None if text is None else replace_surrogates(text))
+
+
+def _steps_frame(a: Analysis, clean) -> pl.DataFrame:
     n = len(a.node_ids)
-    ids = a.node_ids
+    ids = [clean(i) for i in a.node_ids]
     windows = a.window
-    statuses = [_text(step.get("status")) for step in a.raw]
+    statuses = [clean(_text(step.get("status"))) for step in a.raw]
     columns: dict[str, Any] = {
         "node_id": pl.Series(ids, dtype=pl.String),
-        "name": pl.Series([step_name(step) for step in a.raw], dtype=pl.String),
+        "name": pl.Series([clean(step_name(step)) for step in a.raw], dtype=pl.String),
         "parent_id": pl.Series([ids[p] if p >= 0 else None for p in a.parent_index], dtype=pl.String),
         "start": _datetimes(list(a.start_us)),
         "end": _datetimes(list(a.end_us)),
@@ -67,14 +75,14 @@ def steps_frame(a: Analysis) -> pl.DataFrame:
         "critical_ms": pl.Series([v / 1000.0 for v in a.critical_us], dtype=pl.Float64),
         "on_critical_path": pl.Series([v > 0 for v in a.critical_us], dtype=pl.Boolean),
         "is_bottleneck": pl.Series(
-            [a.bottleneck is not None and i == a.bottleneck.node_id for i in ids], dtype=pl.Boolean
+            [a.bottleneck is not None and i == a.bottleneck.node_id for i in a.node_ids], dtype=pl.Boolean
         ),
         "depth": pl.Series(a.depth, dtype=pl.Int32),
         "status": pl.Series(statuses, dtype=pl.String),
         "failed": pl.Series(
             [isinstance(s, str) and s.strip().lower() in FAILED_STATUSES for s in statuses], dtype=pl.Boolean
         ),
-        "error_message": pl.Series([_text(step.get("errorMessage")) for step in a.raw], dtype=pl.String),
+        "error_message": pl.Series([clean(_text(step.get("errorMessage"))) for step in a.raw], dtype=pl.String),
         "valid": pl.Series(a.valid, dtype=pl.Boolean),
         "window_start": _datetimes([w[0] if w else None for w in windows]),
         "window_end": _datetimes([w[1] if w else None for w in windows]),
@@ -85,7 +93,7 @@ def steps_frame(a: Analysis) -> pl.DataFrame:
         [sorted(f) for f in a.flags], dtype=pl.List(pl.String)
     )
     columns["position"] = pl.Series(a.kept_positions, dtype=pl.Int64)
-    columns["extra"] = pl.Series([_extra(step) for step in a.raw], dtype=pl.String)
+    columns["extra"] = pl.Series([clean(_extra(step)) for step in a.raw], dtype=pl.String)
     frame = pl.DataFrame(columns)
     assert frame.height == n
     return frame
@@ -97,7 +105,7 @@ def segments_frame(a: Analysis) -> pl.DataFrame:
     Gaps held by the virtual root (between several roots) are left out: the
     virtual root never appears in any output. ``Analysis.segments`` has them.
     """
-    ids = a.node_ids
+    ids = [replace_surrogates(i) for i in a.node_ids]
     segs = [seg for seg in a.segments if seg[0] >= 0]
     return pl.DataFrame(
         {

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .analysis import Analysis, analyze_steps
 from .documents import SAVED_FORMAT, Source, read_document
 from .errors import TraceFormatError
+from .textsafe import escape_surrogates
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
@@ -230,7 +231,7 @@ def save_trace(trace: Trace, path: str | os.PathLike) -> Path:
     """Save ``trace`` in our format; :func:`load_trace` reads it back unchanged."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(trace.to_document(), ensure_ascii=False, indent=1)
+    data = escape_surrogates(json.dumps(trace.to_document(), ensure_ascii=False, indent=1))
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(data)

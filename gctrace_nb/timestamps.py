@@ -23,7 +23,7 @@ MAX_US = (datetime(9999, 12, 30, tzinfo=timezone.utc) - _EPOCH) // _US
 
 def _parse_iso(text: str) -> int | None:
     """ISO-8601 via the C-implemented :meth:`datetime.fromisoformat` (Python 3.11 rules)."""
-    if not text[0].isdigit() or len(text) > 64:
+    if not text[0].isdigit() or not text[-1].isalnum() or len(text) > 64:
         return None
     if text[-1] in "zZ":
         text = text[:-1] + "+00:00"
@@ -45,7 +45,8 @@ def _parse_iso(text: str) -> int | None:
 def parse_timestamp(value: object) -> int | None:
     """Return epoch microseconds for an ISO string or epoch-ms number, else ``None``."""
     if isinstance(value, str):
-        return _parse_iso(value.strip()) if value else None
+        # strict: surrounding whitespace or control characters make a string unparsable
+        return _parse_iso(value) if value and value.isprintable() else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float):

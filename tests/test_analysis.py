@@ -243,3 +243,9 @@ def test_unknown_fields_are_kept():
     trace = load_trace([step("a", 0, 5, region="eu", attempt=2)])
     assert trace.analysis.raw[0]["region"] == "eu"
     assert '"attempt": 2' in trace.steps["extra"][0]
+
+
+@pytest.mark.parametrize("bad", [" ", "\r", "\t\n", "2024-05-01T10:00:00Z\x00", " 2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z ", "2024-13-01T00:00:00Z", "2024-05-01T10:00:00+25:00", "T10:00"])
+def test_unparsable_timestamp_strings_count_as_missing(bad):
+    a = analyze_steps([{"nodeId": "a", "startTime": bad, "endTime": "2024-05-01T10:00:01Z"}])
+    assert a.anomalies == (("a", "untimed"),)

@@ -107,10 +107,12 @@ def test_import_is_light():
     assert out.stdout.strip() == "[]"
 
 
-def test_public_api_is_exactly_all():
+def test_public_api_is_exactly_all_and_every_name_resolves():
     public = {name for name in dir(gctrace_nb) if not name.startswith("_")}
     modules = {name for name in public if type(getattr(gctrace_nb, name)).__name__ == "module"}
     assert public - modules == set(gctrace_nb.__all__)
+    for name in gctrace_nb.__all__:
+        assert getattr(gctrace_nb, name) is not None
 
 
 def test_trace_displays_a_compact_html_summary():
@@ -119,3 +121,20 @@ def test_trace_displays_a_compact_html_summary():
     assert "&lt;root&amp;&gt;" in html and "<root&>" not in html
     assert "gctrace-summary" in html
     assert "see .steps" in repr(trace)
+    assert "&lt;root&amp;&gt;" in trace.analysis._repr_html_()
+
+
+def test_lone_surrogates_in_ids_survive_every_view(tmp_path, capsys):
+    from gctrace_nb.cli import main
+
+    text = '[{"nodeId": "\\ud800x", "status": "\\udfff", "startTime": 0, "endTime": 5}]'
+    path = tmp_path / "s.json"
+    path.write_text(text)
+    trace = load_trace(path)
+    assert trace.steps["node_id"].to_list() == ["\ufffdx"]
+    assert trace.segments.height == 1
+    again = load_trace(save_trace(trace, tmp_path / "again.json"))
+    assert again.raw_steps == trace.raw_steps
+    assert main(["analyze", str(path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["critical_path"] == ["\ud800x"]
+    assert main(["analyze", str(path)]) == 0

@@ -17,6 +17,8 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
+import time
+
 import requests
 
 from gctrace_nb.simulator import Faults, Simulator
@@ -440,6 +442,10 @@ def test_webhook_delay_provokes_client_timeouts(sim):
     sim.set_faults(webhook_delay_s=0.5)
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.post(sim.webhook_url, data=b"x", timeout=0.1)
+    # the server thread may record it a moment after the client gave up (a loaded machine)
+    deadline = time.monotonic() + 5
+    while not sim.webhook_deliveries and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert len(sim.webhook_deliveries) == 1
 
 

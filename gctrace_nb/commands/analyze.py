@@ -18,6 +18,7 @@ import sys
 from ..cli import EXIT_INVALID, EXIT_OK
 from ..errors import TraceFormatError
 from ..model import load_trace
+from ..textsafe import escape_surrogates
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             trace = load_trace(path)
             analysis_json = trace.analysis.to_json(path)
         except TraceFormatError as exc:
-            print(f"gctrace analyze: {_one_line(str(exc))}", file=sys.stderr)
+            print(f"gctrace analyze: {escape_surrogates(_one_line(str(exc)))}", file=sys.stderr)
             status = EXIT_INVALID
             continue
         if args.format == "json":
@@ -54,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         if len(args.files) == 1:
             if results:
-                print(json.dumps(results[0], ensure_ascii=False))
+                print(escape_surrogates(json.dumps(results[0], ensure_ascii=False)))
         else:
-            print(json.dumps(results, ensure_ascii=False))
+            print(escape_surrogates(json.dumps(results, ensure_ascii=False)))
     elif texts:
-        print("\n\n".join(texts))
+        print(escape_surrogates("\n\n".join(texts)))
     return status
 
 
