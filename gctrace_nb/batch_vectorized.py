@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-__all__ = ["VectorResult", "analyze_columns", "parse_iso_column"]
+__all__ = ["VectorResult", "analyze_columns", "parse_iso_column", "parse_fixed_iso", "sort_rows"]
 
 _I64 = np.int64
 _NONE = -1
@@ -55,6 +55,64 @@ def parse_iso_column(values: pl.Series) -> tuple[pl.Series, np.ndarray]:
     return result, left
 
 
+def parse_fixed_iso(values: list) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Parse a list of same-length ``YYYY-MM-DDTHH:MM:SS[.f...]Z`` strings as bytes arithmetic.
+
+    Returns (µs, present mask, rows that do not fit the shape) or ``None`` when the
+    list is not all strings of one length. Rows that fit the shape are exact
+    (they match the core's ISO pattern, so an impossible date is missing, as there).
+    """
+    from .timestamps import MAX_US, MIN_US
+
+    n = len(values)
+    if n == 0:
+        return None
+    try:
+        blob = "".join(values)
+    except TypeError:
+        return None
+    lengths = set(map(len, values))
+    if len(lengths) != 1 or not blob.isascii():
+        return None
+    L = lengths.pop()
+    if L != 20 and L < 22:
+        return None
+    m = np.frombuffer(blob.encode("ascii"), dtype=np.uint8).reshape(n, L)
+    digit_pos = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] + list(range(20, L - 1))
+    seps = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", L - 1: b"Z"}
+    if L > 20:
+        seps[19] = b"."
+    fits = np.ones(n, dtype=bool)
+    for col in digit_pos:
+        c = m[:, col]
+        fits &= (c >= 48) & (c <= 57)
+    for col, ch in seps.items():
+        fits &= m[:, col] == ch[0]
+
+    def num(a: int, b: int) -> np.ndarray:  # the number written by digits a..b-1 of digit_pos
+        out = m[:, digit_pos[a]].astype(_I64) - 48
+        for k in range(a + 1, b):
+            out = out * 10 + (m[:, digit_pos[k]].astype(_I64) - 48)
+        return out
+
+    y, mo, day, h, mi, sec = num(0, 4), num(4, 6), num(6, 8), num(8, 10), num(10, 12), num(12, 14)
+    nfrac = L - 21 if L > 20 else 0
+    micro = num(14, 14 + min(nfrac, 6)) * (10 ** (6 - min(nfrac, 6))) if nfrac else np.zeros(n, dtype=_I64)
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    dim = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=_I64)[np.clip(mo, 0, 12)]
+    dim = dim + ((mo == 2) & leap)
+    ok = fits & (y >= 1) & (mo >= 1) & (mo <= 12) & (day >= 1) & (day <= dim) & (h <= 23) & (mi <= 59) & (sec <= 59)
+    y2 = y - (mo <= 2)
+    era = np.where(y2 >= 0, y2, y2 - 399) // 400
+    yoe = y2 - era * 400
+    doy = (153 * (mo + np.where(mo > 2, -3, 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    value = ((days * 86400 + h * 3600 + mi * 60 + sec) * 1_000_000 + micro)
+    ok &= (value >= MIN_US) & (value <= MAX_US)
+    return np.where(ok, value, 0), ok, np.nonzero(~fits)[0]
+
+
 @dataclass
 class VectorResult:
     """Per kept step (arrays of length K, in (trace, position) order) and per trace."""
@@ -71,6 +129,8 @@ class VectorResult:
     critical_us: np.ndarray
     flags: dict  # kind -> bool array
     missing_id: np.ndarray  # per trace: some entry had no id
+    earliest: np.ndarray  # per trace: earliest valid start (meaningless without valid steps)
+    latest: np.ndarray
     fallback: np.ndarray  # trace ids that must be analysed by the pure-Python path
 
 
@@ -147,6 +207,60 @@ def _segment_sum(keys: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def _runs_equal(*cols: np.ndarray) -> np.ndarray:
+    """For sorted rows: True where a row equals the previous one in every column."""
+    n = cols[0].shape[0]
+    same = np.zeros(n, dtype=bool)
+    if n > 1:
+        eq = np.ones(n - 1, dtype=bool)
+        for c in cols:
+            eq &= c[1:] == c[:-1]
+        same[1:] = eq
+    return same
+
+
+def _break_ties_by_name(order: np.ndarray, tied: np.ndarray, names) -> np.ndarray:
+    """Within runs of ``order`` marked ``tied`` (equal to the previous row), sort by ``names[g]``."""
+    order = order.copy()
+    n = order.shape[0]
+    i = 1
+    while i < n:
+        if tied[i]:
+            j = i
+            while j + 1 < n and tied[j + 1]:
+                j += 1
+            run = order[i - 1 : j + 1]
+            order[i - 1 : j + 1] = sorted(run.tolist(), key=lambda g: names[g])
+            i = j + 1
+        else:
+            i += 1
+    return order
+
+
+def _pack_times(times: np.ndarray, max_key: int) -> tuple[int, int, np.ndarray, np.ndarray | None]:
+    """Order-preserving small ints for ``times`` so that ``key * R + t`` fits an int64.
+
+    Returns (base, R, packed times, table): the times minus their minimum when
+    that fits, else their dense ranks and the table to map ranks back.
+    """
+    lo, hi = int(times.min()), int(times.max())
+    span = hi - lo + 1
+    if (max_key + 1) * span < 2**62:
+        return lo, span, times - lo, None
+    uniq, rank = np.unique(times, return_inverse=True)
+    return 0, uniq.shape[0], rank, uniq
+
+
+def sort_rows(keys: list[np.ndarray], node_id: pl.Series) -> np.ndarray:
+    """Row order by ``keys`` (most significant first), ties broken by ``node_id`` (exact string order)."""
+    order = np.lexsort(tuple(reversed(keys)))
+    tied = _runs_equal(*(k[order] for k in keys))
+    if tied.any():
+        names = node_id.to_list()
+        order = _break_ties_by_name(order, tied, names)
+    return order
+
+
 def analyze_columns(
     tid: np.ndarray,
     node_id: pl.Series,
@@ -160,36 +274,56 @@ def analyze_columns(
     """Analyse every trace in flat columns (rows sorted by trace, then document position).
 
     ``node_id``/``parent_id`` are String series (null where absent or not a string);
-    times are int64 µs with ``has_*`` masks.
+    times are int64 µs with ``has_*`` masks. Ids become integer codes (one
+    categorical over both columns), so cleaning and lookups are integer work;
+    the rare ties that the spec breaks by ``nodeId`` are sorted by the strings.
     """
     n_rows = tid.shape[0]
     T = n_traces
+    tid = tid.astype(_I64, copy=False)
+    codes = pl.concat([node_id, parent_id]).cast(pl.Categorical(pl.Categories.random())).to_physical()
+    n_codes = int(codes.max() or 0) + 1 if codes.len() else 1
+    codes_np = codes.fill_null(0).to_numpy().astype(_I64)
+    nid_code, pid_code = codes_np[:n_rows], codes_np[n_rows:]
+
     # 1-2. missing ids dropped; duplicates dropped (the first is kept and flagged)
     present = (node_id.is_not_null() & (node_id != "")).fill_null(False).to_numpy()
     missing_id = np.bincount(tid[~present], minlength=T) > 0
-    frame = pl.DataFrame({"t": tid, "n": node_id})
-    first = frame.select(pl.struct("t", "n").is_first_distinct()).to_series().to_numpy()
-    keep_rows = np.nonzero(present & first)[0]
-    dup_rows = np.nonzero(present & ~first)[0]
-
-    kept = frame[keep_rows].with_columns(g=pl.int_range(pl.len(), dtype=pl.Int64))
-    K = kept.height
-    tid_k = tid[keep_rows]
+    rows_present = np.nonzero(present)[0]
+    keys = tid[rows_present] * n_codes + nid_code[rows_present]
+    n_present = rows_present.shape[0]
+    if keys.size and float(keys.max()) * max(n_present, 1) < 2.0**62:
+        # (key, row) packed in one int64: a plain sort is stable by construction
+        packed = np.sort(keys * n_present + np.arange(n_present, dtype=_I64))
+        sorted_keys, order = np.divmod(packed, n_present)
+    else:
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+    first_sorted = ~_runs_equal(sorted_keys)
+    is_first = np.zeros(rows_present.shape[0], dtype=bool)
+    is_first[order[first_sorted]] = True
+    keep_rows = rows_present[is_first]
+    K = keep_rows.shape[0]
+    # the kept keys, sorted, with their kept index, for lookups
+    lookup_keys = sorted_keys[first_sorted]
+    g_of_row = np.full(n_rows, _NONE, dtype=_I64)
+    g_of_row[keep_rows] = np.arange(K, dtype=_I64)
+    lookup_g = g_of_row[rows_present[order[first_sorted]]]
     dup_flag = np.zeros(K, dtype=bool)
-    if dup_rows.size:
-        dups = frame[dup_rows].unique()
-        hit = kept.join(dups, on=["t", "n"], how="semi")["g"].to_numpy()
-        dup_flag[hit] = True
+    dup_sorted = ~first_sorted
+    if dup_sorted.any():
+        pos = np.searchsorted(lookup_keys, sorted_keys[dup_sorted])
+        dup_flag[lookup_g[pos]] = True
+    tid_k = tid[keep_rows]
 
     # 4. parents
-    pid = parent_id.gather(keep_rows)
-    has_pid = (pid.is_not_null() & (pid != "")).fill_null(False).to_numpy()
-    links = pl.DataFrame({"t": tid_k, "n": pid}).join(
-        kept.select("t", "n", "g"), on=["t", "n"], how="left", maintain_order="left"
-    )
-    parent = links["g"].fill_null(_NONE).to_numpy().astype(_I64)
-    parent[~has_pid] = _NONE
-    orphan = has_pid & (parent < 0)
+    pid_k = parent_id.gather(keep_rows)
+    has_pid = (pid_k.is_not_null() & (pid_k != "")).fill_null(False).to_numpy()
+    pkeys = tid_k * n_codes + pid_code[keep_rows]
+    pos = np.minimum(np.searchsorted(lookup_keys, pkeys), max(K - 1, 0))
+    found = has_pid & (lookup_keys[pos] == pkeys) if K else has_pid
+    parent = np.where(found, lookup_g[pos] if K else _NONE, _NONE).astype(_I64)
+    orphan = has_pid & ~found
 
     # 5. cycles go to the pure-Python path, whole trace
     limit = int(np.ceil(np.log2(max(K, 2)))) + 2
@@ -207,8 +341,7 @@ def analyze_columns(
         depth = depth[ok_rows]
         dup_flag = dup_flag[ok_rows]
         orphan = orphan[ok_rows]
-        kept = kept.filter(pl.Series(ok_rows)).with_columns(g=pl.int_range(pl.len(), dtype=pl.Int64))
-        K = kept.height
+        K = keep_rows.shape[0]
 
     # 3. timing
     s = start_us[keep_rows]
@@ -255,31 +388,52 @@ def analyze_columns(
 
     # children taking part, grouped by timing parent
     child = np.nonzero(has_window & (pk >= 0))[0]
-    ckey = pk[child]
+    cp, cs, ce = pk[child], ws[child], we[child]
 
-    # self time: window minus the union of the children's windows
-    union = pl.DataFrame({"p": ckey, "s": ws[child], "e": we[child]}).sort("p", "s")
-    union = union.with_columns(prev=pl.col("e").cum_max().shift(1).over("p"))
-    contrib = union.select(
-        (pl.col("e") - pl.max_horizontal("s", pl.col("prev").fill_null(pl.col("s")))).clip(lower_bound=0)
-    ).to_series().to_numpy()
-    covered = _segment_sum(union["p"].to_numpy(), contrib, size)
+    # self time: window minus the union of the children's windows (sorted by start,
+    # each child adds what reaches past the running max end of its elder siblings)
+    order = np.lexsort((cs, cp))
+    sp, ss, se = cp[order], cs[order], ce[order]
+    covered = np.zeros(size, dtype=_I64)
+    if order.size:
+        base, R, rank_e, uniq_e = _pack_times(se, int(sp.max()))
+        running = np.maximum.accumulate(sp * R + rank_e)  # groups ascend, so this is per group
+        prev = np.empty_like(se)
+        prev[1:] = (running[:-1] % R) + base if uniq_e is None else uniq_e[running[:-1] % R]
+        new_group = np.ones(order.size, dtype=bool)
+        new_group[1:] = sp[1:] != sp[:-1]
+        prev[new_group] = ss[new_group]
+        contrib = np.maximum(se - np.maximum(ss, prev), 0)
+        np.add.at(covered, sp, contrib)
     self_us = np.where(has_window, wlen - covered, 0)
 
-    # critical path: predecessors by an as-of join, chains by doubling
-    names = kept["n"]
-    child_names = pl.concat([names, pl.Series([""] * T, dtype=pl.String)]).gather(child)
-    kids = pl.DataFrame({"g": child, "p": ckey, "s": ws[child], "e": we[child], "n": child_names})
-    # best first within (p, end): earliest start, then smallest id
-    reps = kids.sort("p", "e", "s", "n").filter(pl.struct("p", "e").is_first_distinct())
-    reps = reps.select("p", "e", pl.col("g").alias("rep")).sort("e")
-    preds = kids.select("g", "p", "s").sort("s").join_asof(
-        reps, left_on="s", right_on="e", by="p", strategy="backward", check_sortedness=False
-    )
+    # critical path. Representatives: per (parent, end) the best child (earliest
+    # start, then smallest id); a child's predecessor is the representative with
+    # the latest end at or before its start (an as-of lookup per parent).
     nxt = np.full(size, _NONE, dtype=_I64)
-    nxt[preds["g"].to_numpy()] = preds["rep"].fill_null(_NONE).to_numpy()
-    best = reps.sort("p", "e").unique("p", keep="last")["rep"].to_numpy()
-    in_chain = _mark_orbits(nxt, best)
+    in_chain = np.zeros(size, dtype=bool)
+    if child.size:
+        order = np.lexsort((cs, ce, cp))
+        tied = _runs_equal(cp[order], ce[order], cs[order])
+        if tied.any():
+            names = node_id.gather(keep_rows).to_list()
+            g_order = _break_ties_by_name(child[order], tied, names)
+            pos_of = np.empty(size, dtype=_I64)
+            pos_of[child] = np.arange(child.size)
+            order = pos_of[g_order]
+        rp, re = cp[order], ce[order]
+        rep_mask = ~_runs_equal(rp, re)
+        rep_g, rep_p, rep_e = child[order][rep_mask], rp[rep_mask], re[rep_mask]
+        _, R, inv, _ = _pack_times(np.concatenate([rep_e, cs]), int(cp.max()))
+        rep_key = rep_p * R + inv[: rep_e.shape[0]]
+        q_key = cp * R + inv[rep_e.shape[0]:]
+        idx = np.searchsorted(rep_key, q_key, side="right") - 1
+        ok = idx >= 0
+        ok[ok] = rep_p[idx[ok]] == cp[ok]
+        nxt[child[ok]] = rep_g[idx[ok]]
+        last_of_parent = np.ones(rep_p.shape[0], dtype=bool)
+        last_of_parent[:-1] = rep_p[1:] != rep_p[:-1]
+        in_chain = _mark_orbits(nxt, rep_g[last_of_parent])
 
     # walked: in the parent's chain all the way up (tops: when they take part)
     is_top = has_window & (pk < 0)
@@ -309,5 +463,8 @@ def analyze_columns(
         critical_us=critical[:K],
         flags=flags,
         missing_id=missing_id,
+        earliest=earliest,
+        latest=latest,
         fallback=fallback,
     )
+
