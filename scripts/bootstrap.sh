@@ -42,7 +42,7 @@ make_venv() {
   fi
   if "$PYTHON" -m uv --version >/dev/null 2>&1; then
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m uv venv --quiet --seed "$VENV"
-    VIRTUAL_ENV="$VENV" "$PYTHON" -m uv pip install --quiet -e '.[test]'
+    "$PYTHON" -m uv pip install --quiet --python "$VENV/bin/python" -e '.[test]'
   else
     log "uv unavailable; falling back to venv + pip"
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
@@ -52,4 +52,7 @@ make_venv() {
 
 install_system_deps
 make_venv
+# fail here, not in the first test, if the venv is not what it should be
+"$VENV/bin/python" -c "import gctrace_nb, requests, polars, plotly, graphviz, ipywidgets, pytest, playwright" \
+  || { log "the virtual environment in $VENV is incomplete"; exit 1; }
 touch "$VENV/.bootstrapped"
