@@ -36,6 +36,7 @@ from .analysis import FAILED_STATUSES, Analysis, analyze_steps, ms
 from .documents import find_steps, read_document
 from .errors import TraceFormatError
 from .frames import STEP_FLAG_KINDS, step_name
+from .textsafe import escape_surrogates, replace_surrogates
 from .timestamps import parse_timestamp
 
 __all__ = ["TraceSet", "load_traces", "expand_paths", "TRACE_SUFFIXES", "analysis_json_list"]
@@ -78,6 +79,9 @@ class _Doc:
     line: int | None
     steps: list
     flow_id: str | None
+    # read by the core's reader (orjson refused it: e.g. lone surrogates), or given in
+    # memory: analysed by the pure-Python path, whose frames clean such strings
+    slow: bool = False
 
 
 def _flow_id(metadata: dict) -> str | None:
@@ -113,7 +117,7 @@ def _read_file(path: str) -> tuple[list[_Doc], list[tuple[str, str]]]:
             if docs and not errors:
                 return docs, errors
         return [], [(path, exc.reason)]
-    return [_Doc(path, path, None, doc.steps, _flow_id(doc.metadata))], []
+    return [_Doc(path, path, None, doc.steps, _flow_id(doc.metadata), slow=True)], []
 
 
 def _read_ndjson(path: str, data: bytes, *, strict: bool = False) -> tuple[list[_Doc], list[tuple[str, str]]]:
@@ -123,17 +127,19 @@ def _read_ndjson(path: str, data: bytes, *, strict: bool = False) -> tuple[list[
         if not line.strip():
             continue
         label = f"{path}:{number}"
+        slow = False
         try:
             doc = find_steps(_loads(line), label)
         except Exception:
             try:
                 doc = read_document(bytes(line), name=label)
+                slow = True
             except TraceFormatError as exc:
                 errors.append((label, exc.reason))
                 if strict:
                     return [], errors
                 continue
-        docs.append(_Doc(label, path, number, doc.steps, _flow_id(doc.metadata)))
+        docs.append(_Doc(label, path, number, doc.steps, _flow_id(doc.metadata), slow=slow))
     return docs, errors
 
 
@@ -146,7 +152,7 @@ def _iter_docs(sources: Sequence[Any], progress: bool, errors: list) -> Iterator
     try:
         for source in sources:
             if isinstance(source, Trace):
-                yield _Doc(source.name or "<trace>", None, None, source.raw_steps, source.metadata.flow_id)
+                yield _Doc(source.name or "<trace>", None, None, source.raw_steps, source.metadata.flow_id, slow=True)
             else:
                 docs, errs = _read_file(source)
                 errors.extend(errs)
@@ -213,7 +219,7 @@ def _failed_column(status: pl.Series) -> pl.Series:
     """``failed`` per row, deciding each distinct status once in Python (exact spec rule)."""
     uniq = status.unique().drop_nulls()
     bad = [s for s in uniq.to_list() if _is_failed(s)]
-    return status.is_in(pl.Series(bad, dtype=pl.String)).fill_null(False)
+    return status.is_in(bad).fill_null(False)
 
 
 _STEP_SCHEMA = {
@@ -238,14 +244,24 @@ _STEP_SCHEMA = {
 
 
 def _analysis_rows(a: Analysis, trace_id: int) -> pl.DataFrame:
-    """The internal per-step columns of one trace analysed by the pure-Python path."""
-    ids = a.node_ids
-    statuses = [_text(step.get("status")) for step in a.raw]
+    """The internal per-step columns of one trace analysed by the pure-Python path.
+
+    Strings with lone surrogates get U+FFFD, as in :func:`gctrace_nb.frames.steps_frame`.
+    """
+    try:
+        return _analysis_rows_cleaned(a, trace_id, lambda text: text)
+    except UnicodeEncodeError:
+        return _analysis_rows_cleaned(a, trace_id, lambda text: None if text is None else replace_surrogates(text))
+
+
+def _analysis_rows_cleaned(a: Analysis, trace_id: int, clean) -> pl.DataFrame:
+    ids = [clean(i) for i in a.node_ids]
+    statuses = [clean(_text(step.get("status"))) for step in a.raw]
     cols: dict[str, Any] = {
         "trace_id": [trace_id] * len(ids),
         "position": list(a.kept_positions),
         "node_id": list(ids),
-        "name": [step_name(step) for step in a.raw],
+        "name": [clean(step_name(step)) for step in a.raw],
         "parent_id": [ids[p] if p >= 0 else None for p in a.parent_index],
         "start_us": list(a.start_us),
         "end_us": list(a.end_us),
@@ -257,7 +273,7 @@ def _analysis_rows(a: Analysis, trace_id: int) -> pl.DataFrame:
         "depth": list(a.depth),
         "status": statuses,
         "failed": [_is_failed(step.get("status")) for step in a.raw],
-        "error_message": [_text(step.get("errorMessage")) for step in a.raw],
+        "error_message": [clean(_text(step.get("errorMessage"))) for step in a.raw],
     }
     for kind in STEP_FLAG_KINDS:
         cols[kind] = [kind in f for f in a.flags]
@@ -301,7 +317,7 @@ class _Chunk:
         t = self.n_docs
         self.n_docs += 1
         self.n_steps += len(steps)
-        if set(map(type, steps)) - {dict}:
+        if doc.slow or set(map(type, steps)) - {dict}:
             self.slow[t] = steps
             return
         parent = list(map(dict.get, steps, repeat("parentId")))
@@ -517,13 +533,13 @@ class TraceSet:
         return pl.DataFrame(
             {
                 "trace_id": pl.Series(range(len(self)), dtype=pl.Int64),
-                "file": pl.Series(self.labels, dtype=pl.String),
-                "flow_id": pl.Series(self._flow_ids, dtype=pl.String),
+                "file": _clean_strings(self.labels),
+                "flow_id": _clean_strings(self._flow_ids),
                 "start": pl.Series([f.earliest_us for f in figs], dtype=pl.Int64)
                 .cast(pl.Datetime("us"))
                 .dt.replace_time_zone("UTC"),
                 "total_ms": pl.Series([f.total_us / 1000.0 for f in figs], dtype=pl.Float64),
-                "bottleneck": pl.Series([f.bottleneck for f in figs], dtype=pl.String),
+                "bottleneck": _clean_strings([f.bottleneck for f in figs]),
                 "bottleneck_ms": pl.Series([f.bottleneck_ms for f in figs], dtype=pl.Float64),
                 "critical_path_length": pl.Series([len(f.critical_path) for f in figs], dtype=pl.Int64),
                 "steps": pl.Series(steps, dtype=pl.Int64),
@@ -541,10 +557,10 @@ class TraceSet:
     def steps(self) -> pl.DataFrame:
         """Every kept step of every trace, with ``trace_id`` and ``file`` (columns of ``Trace.steps``)."""
         r = self._rows
-        files = pl.Series("file", self.labels, dtype=pl.String)
+        files = _clean_strings(self.labels).alias("file")
         flags = [pl.col(k) for k in STEP_FLAG_KINDS]
         bottleneck = pl.DataFrame(
-            {"trace_id": range(len(self)), "bottleneck": [f.bottleneck for f in self._figures]},
+            {"trace_id": range(len(self)), "bottleneck": _clean_strings([f.bottleneck for f in self._figures])},
             schema={"trace_id": pl.Int64, "bottleneck": pl.String},
         )
         return (
@@ -602,15 +618,15 @@ class TraceSet:
         return (
             steps.group_by(key.alias(by))
             .agg(
-                count=pl.len(),
-                traces=pl.col("trace_id").n_unique(),
+                pl.len().alias("count"),
+                pl.col("trace_id").n_unique().alias("traces"),
                 *q,
-                failure_rate=pl.col("failed").mean(),
-                failed_count=pl.col("failed").sum(),
-                critical_count=pl.col("on_critical_path").sum(),
-                critical_rate=pl.col("on_critical_path").mean(),
-                mean_critical_ms=pl.col("critical_ms").mean(),
-                critical_ms_total=pl.col("critical_ms").sum(),
+                pl.col("failed").mean().alias("failure_rate"),
+                pl.col("failed").sum().alias("failed_count"),
+                pl.col("on_critical_path").sum().alias("critical_count"),
+                pl.col("on_critical_path").mean().alias("critical_rate"),
+                pl.col("critical_ms").mean().alias("mean_critical_ms"),
+                pl.col("critical_ms").sum().alias("critical_ms_total"),
             )
             .with_columns(
                 critical_share=(pl.col("critical_ms_total") / total) if total > 0 else pl.lit(0.0)
@@ -634,6 +650,14 @@ class TraceSet:
             return Trace.from_document(path)
         data = Path(path).read_bytes().split(b"\n")[line - 1]
         return Trace.from_document(bytes(data), name=self.labels[index])
+
+
+def _clean_strings(values: list) -> pl.Series:
+    """A String series; lone surrogates become U+FFFD (as the steps frames show them)."""
+    try:
+        return pl.Series(values, dtype=pl.String)
+    except UnicodeEncodeError:
+        return pl.Series([None if v is None else replace_surrogates(v) for v in values], dtype=pl.String)
 
 
 def _dt(col: str) -> pl.Expr:
@@ -810,6 +834,47 @@ def _load(sources: list, progress: bool) -> TraceSet:
 
 
 # ------------------------------------------------------------------ the CLI
+_SUMMARY_COLUMNS = (
+    ("count", "count", "{:d}"),
+    ("traces", "traces", "{:d}"),
+    ("p50 ms", "duration_p50_ms", "{:.1f}"),
+    ("p95 ms", "duration_p95_ms", "{:.1f}"),
+    ("p99 ms", "duration_p99_ms", "{:.1f}"),
+    ("self p50", "self_p50_ms", "{:.1f}"),
+    ("failed", "failure_rate", "{:.1%}"),
+    ("on path", "critical_rate", "{:.1%}"),
+    ("crit ms", "mean_critical_ms", "{:.1f}"),
+    ("e2e share", "critical_share", "{:.1%}"),
+)
+
+
+def summary_text(table: pl.DataFrame) -> str:
+    """The per-node table as aligned plain text (one line per node)."""
+    key = table.columns[0]
+    rows = [[key] + [h for h, _, _ in _SUMMARY_COLUMNS]]
+    for rec in table.iter_rows(named=True):
+        rows.append([str(rec[key])] + [
+            "" if rec[c] is None else f.format(rec[c]) for _, c, f in _SUMMARY_COLUMNS
+        ])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))).rstrip()
+        for r in rows
+    )
+
+
+def auto_workers(n_files: int) -> int:
+    """2 when there are many files and a second core is idle (load average), else 1."""
+    cpus = os.cpu_count() or 1
+    if n_files < 400 or cpus < 2:
+        return 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return 1
+    return 2 if load < cpus - 0.5 else 1
+
+
 def run_analyze(args: Any) -> int:
     """``gctrace analyze`` over several files, directories or NDJSON (and ``--summary``).
 
@@ -825,19 +890,18 @@ def run_analyze(args: Any) -> int:
     if not files:
         print(f"gctrace analyze: no trace files in {' '.join(args.files)}", file=sys.stderr)
         return EXIT_INVALID
-    ts = load_traces(files, progress=sys.stderr.isatty())
+    ts = load_traces(files, progress=sys.stderr.isatty(), workers=auto_workers(len(files)))
     for path, reason in ts.errors:
-        print(f"gctrace analyze: {' '.join(f'{path}: {reason}'.split())}", file=sys.stderr)
+        print(f"gctrace analyze: {escape_surrogates(' '.join(f'{path}: {reason}'.split()))}", file=sys.stderr)
     status = EXIT_INVALID if ts.errors else EXIT_OK
     if getattr(args, "summary", False):
         table = ts.nodes(by=getattr(args, "by", "node_id"))
         if args.format == "json":
-            print(json.dumps(table.to_dicts(), ensure_ascii=False, default=str))
+            print(escape_surrogates(json.dumps(table.to_dicts(), ensure_ascii=False, default=str)))
         else:
-            with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
-                print(table)
+            print(escape_surrogates(summary_text(table)))
     elif args.format == "json":
-        print(json.dumps(ts.to_json(), ensure_ascii=False))
+        print(escape_surrogates(json.dumps(ts.to_json(), ensure_ascii=False)))
     elif len(ts):
-        print("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts))))
+        print(escape_surrogates("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts)))))
     return status
