@@ -27,7 +27,9 @@ EXIT_GAVE_UP = 5
 _COMMAND_MODULES = (
     "action_test",
     "analyze",
+    "compare",
     "demo",
+    "export",
     "history",
     "report",
     "simulate",
