@@ -272,3 +272,23 @@ def test_empty_input_gives_an_empty_set(tmp_path):
     assert len(ts) == 0 and ts.to_json() == []
     assert ts.traces.height == 0 and ts.steps.height == 0
     assert isinstance(ts.nodes(), pl.DataFrame)
+
+
+def test_batch_report_page(tmp_path):
+    from gctrace_nb.batch_report import batch_report, summarize_set
+
+    rng = random.Random(8)
+    for i in range(6):
+        steps = realistic_trace(rng, size=40)
+        steps[1]["status"] = "failed"
+        steps[1]["errorMessage"] = "<script>alert(1)</script>"
+        write(tmp_path, f"t{i}.json", steps)
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    ts = load_traces(tmp_path, progress=False)
+    summary = summarize_set(ts, by="node_id")
+    assert summary["n_traces"] == 6 and summary["failures"]
+    assert summary["bottlenecks"][0]["key"] == ts.nodes()["node_id"][0]
+    page = batch_report(ts, tmp_path / "batch.html").read_text(encoding="utf-8")
+    assert page.count("plotly.js v") == 1  # inlined once
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Top bottlenecks" in page and "Failure hotspots" in page and "bad.json" in page
