@@ -97,7 +97,7 @@ def baseline_analyze(path: str) -> dict:
 
 def baseline_main(directory: str) -> None:
     files = sorted(os.path.join(directory, n) for n in os.listdir(directory) if n.endswith(".json"))
-    json.dump([baseline_analyze(p) for p in files], sys.stdout)
+    sys.stdout.write(json.dumps([baseline_analyze(p) for p in files]))  # one write: stdout may be unbuffered
 
 
 # ------------------------------------------------------------------ harness

@@ -26,18 +26,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
 
 import numpy as np
-import polars as pl
 
 from . import batch_vectorized as vec
-from .analysis import FAILED_STATUSES, Analysis, analyze_steps, ms
+from .analysis import ANOMALY_KINDS, FAILED_STATUSES, Analysis, analyze_steps, ms
 from .documents import find_steps, read_document
 from .errors import TraceFormatError
-from .frames import STEP_FLAG_KINDS, step_name
 from .textsafe import escape_surrogates, replace_surrogates
 from .timestamps import parse_timestamp
+
+if TYPE_CHECKING:  # pragma: no cover
+    import polars as pl
 
 __all__ = ["TraceSet", "load_traces", "expand_paths", "TRACE_SUFFIXES", "analysis_json_list"]
 
@@ -45,8 +46,8 @@ __all__ = ["TraceSet", "load_traces", "expand_paths", "TRACE_SUFFIXES", "analysi
 TRACE_SUFFIXES = (".json", ".ndjson", ".jsonl")
 _NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 _CHUNK_STEPS = 200_000  # steps analysed together: bounds memory, keeps arrays large
-_UTC_US = pl.Datetime("us", "UTC")
-_NAME_KEYS = ("name", "nodeName", "actionName", "displayName", "label")
+#: Anomaly kinds that can mark a kept step (as :data:`gctrace_nb.frames.STEP_FLAG_KINDS`).
+STEP_FLAG_KINDS = tuple(k for k in ANOMALY_KINDS if k != "missing_id")
 
 PathInput = Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]]
 
@@ -165,6 +166,8 @@ def _iter_docs(sources: Sequence[Any], progress: bool, errors: list) -> Iterator
 # ----------------------------------------------------------------- columns
 def _strings(values: list) -> tuple[pl.Series, np.ndarray | None]:
     """A String series; and a mask of rows holding a non-string value (or None)."""
+    import polars as pl
+
     try:
         return pl.Series(values, dtype=pl.String, strict=True), None
     except (TypeError, pl.exceptions.PolarsError):
@@ -196,15 +199,6 @@ def _timestamps(values: list) -> tuple[np.ndarray, np.ndarray]:
     return out, ok
 
 
-def _names(steps: list) -> pl.Series:
-    """``step_name`` of every step: the ``name`` key where it is a non-empty string, else the others."""
-    series, _ = _strings(list(map(dict.get, steps, repeat("name"))))
-    need = np.nonzero((series.is_null() | (series == "")).to_numpy())[0]
-    if need.size:
-        series = series.scatter(need, pl.Series([step_name(steps[i]) for i in need.tolist()], dtype=pl.String))
-    return series
-
-
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -215,32 +209,28 @@ def _is_failed(status: Any) -> bool:
     return isinstance(status, str) and status.strip().lower() in FAILED_STATUSES
 
 
-def _failed_column(status: pl.Series) -> pl.Series:
-    """``failed`` per row, deciding each distinct status once in Python (exact spec rule)."""
-    uniq = status.unique().drop_nulls()
-    bad = [s for s in uniq.to_list() if _is_failed(s)]
-    return status.is_in(bad).fill_null(False)
+def _step_schema() -> dict:
+    import polars as pl
 
-
-_STEP_SCHEMA = {
-    "trace_id": pl.Int64,
-    "position": pl.Int64,
-    "node_id": pl.String,
-    "name": pl.String,
-    "parent_id": pl.String,
-    "start_us": pl.Int64,
-    "end_us": pl.Int64,
-    "valid": pl.Boolean,
-    "window_start_us": pl.Int64,
-    "window_end_us": pl.Int64,
-    "self_us": pl.Int64,
-    "critical_us": pl.Int64,
-    "depth": pl.Int32,
-    "status": pl.String,
-    "failed": pl.Boolean,
-    "error_message": pl.String,
-    **{kind: pl.Boolean for kind in STEP_FLAG_KINDS},
-}
+    return {
+        "trace_id": pl.Int64,
+        "position": pl.Int64,
+        "node_id": pl.String,
+        "name": pl.String,
+        "parent_id": pl.String,
+        "start_us": pl.Int64,
+        "end_us": pl.Int64,
+        "valid": pl.Boolean,
+        "window_start_us": pl.Int64,
+        "window_end_us": pl.Int64,
+        "self_us": pl.Int64,
+        "critical_us": pl.Int64,
+        "depth": pl.Int32,
+        "status": pl.String,
+        "failed": pl.Boolean,
+        "error_message": pl.String,
+        **{kind: pl.Boolean for kind in STEP_FLAG_KINDS},
+    }
 
 
 def _analysis_rows(a: Analysis, trace_id: int) -> pl.DataFrame:
@@ -255,6 +245,10 @@ def _analysis_rows(a: Analysis, trace_id: int) -> pl.DataFrame:
 
 
 def _analysis_rows_cleaned(a: Analysis, trace_id: int, clean) -> pl.DataFrame:
+    import polars as pl
+
+    from .frames import step_name
+
     ids = [clean(i) for i in a.node_ids]
     statuses = [clean(_text(step.get("status"))) for step in a.raw]
     cols: dict[str, Any] = {
@@ -277,7 +271,7 @@ def _analysis_rows_cleaned(a: Analysis, trace_id: int, clean) -> pl.DataFrame:
     }
     for kind in STEP_FLAG_KINDS:
         cols[kind] = [kind in f for f in a.flags]
-    return pl.DataFrame(cols, schema=_STEP_SCHEMA)
+    return pl.DataFrame(cols, schema=_step_schema())
 
 
 _STR_OR_NONE = frozenset({str, type(None)})
@@ -293,13 +287,26 @@ class _Chunk:
     :func:`analyze_steps`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, frames: bool = True) -> None:
+        from array import array
+
+        self.frames = frames
         self.n_docs = 0
         self.n_steps = 0
+        self.n_rows = 0  # steps of the documents the vector path reads
         self.slow: dict[int, list] = {}
         self.fast: list[int] = []
         self.lengths: list[int] = []
-        self.cols: dict[str, list] = {k: [] for k in ("id", "parent", "start", "end", "status", "error", "name")}
+        self.ids: list = []
+        self.codes = array("q")  # per-document codes of node ids (first occurrence in the document)
+        self.pcodes = array("q")  # the same codes for parent ids (new values get new codes)
+        self.no_id: list[tuple[int, int]] = []  # per document: the codes of None and ""
+        self.failed_rows: list[int] = []
+        self.times: dict[tuple[str, int], list] = {}  # (start|end, length) -> [(blob, first row)]
+        self.odd_times: list[tuple[str, int, list]] = []  # (start|end, first row, values)
+        self.status_cache: dict = {}
+        keys = ("parent", "status", "error", "name") if frames else ()
+        self.cols: dict[str, list] = {k: [] for k in keys}
         self.sources: list = []  # the steps list (in-memory traces) or (path, line) to read again
 
     def steps_of(self, t: int) -> list:
@@ -312,11 +319,15 @@ class _Chunk:
         return next(d.steps for d in docs if d.line == line)
 
     def add(self, doc: _Doc) -> None:
+        """Take what the analysis needs from one parsed document, while it is hot in the cache."""
+        from itertools import count
+
         steps = doc.steps
         self.sources.append(doc.steps if doc.path is None else (doc.path, doc.line))
         t = self.n_docs
         self.n_docs += 1
-        self.n_steps += len(steps)
+        n = len(steps)
+        self.n_steps += n
         if doc.slow or set(map(type, steps)) - {dict}:
             self.slow[t] = steps
             return
@@ -330,79 +341,117 @@ class _Chunk:
         ):
             self.slow[t] = steps
             return
-        names = list(map(dict.get, steps, repeat("name")))
-        if "" in names or set(map(type, names)) != {str}:
-            names = [step_name(step) for step in steps]
-        c = self.cols
-        c["id"].extend(map(dict.get, steps, repeat("nodeId")))
-        c["parent"].extend(parent)
-        c["status"].extend(status)
-        c["error"].extend(error)
-        c["name"].extend(names)
-        c["start"].extend(map(dict.get, steps, repeat("startTime")))
-        c["end"].extend(map(dict.get, steps, repeat("endTime")))
-        self.fast.append(t)
-        self.lengths.append(len(steps))
+        row0 = self.n_rows
+        ids = list(map(dict.get, steps, repeat("nodeId")))
+        if set(map(type, ids)) - {str}:  # numbers, lists, null: not ids (spec: missing_id)
+            ids = [v if type(v) is str else None for v in ids]
+        seen: dict = {}
+        self.codes.extend(map(seen.setdefault, ids, count()))
+        self.pcodes.extend(map(seen.setdefault, parent, count(n)))
+        self.no_id.append((seen.get(None, -1), seen.get("", -1)))
+        self.ids.extend(ids)
+        cache = self.status_cache
+        bad = []
+        for value in set(status):
+            judged = cache.get(value)
+            if judged is None:
+                judged = cache[value] = _is_failed(value)
+            if judged:
+                bad.append(value)
+        if bad:
+            bad_set = set(bad)
+            self.failed_rows.extend(row0 + i for i, v in enumerate(status) if v in bad_set)
+        for which, key in (("start", "startTime"), ("end", "endTime")):
+            values = list(map(dict.get, steps, repeat(key)))
+            try:
+                blob = "".join(values)
+            except TypeError:
+                blob = None
+            lengths = set(map(len, values)) if blob is not None else ()
+            if len(lengths) == 1 and blob.isascii():
+                self.times.setdefault((which, lengths.pop()), []).append((blob, row0))
+            else:
+                self.odd_times.append((which, row0, values))
+        if self.frames:
+            from .frames import step_name
 
-    def analyse(self, offset: int) -> tuple[pl.DataFrame, dict[int, Analysis], list]:
-        """Analyse the chunk; return step rows, pure-Python analyses, per-trace figures."""
+            names = list(map(dict.get, steps, repeat("name")))
+            if "" in names or set(map(type, names)) != {str}:
+                names = [step_name(step) for step in steps]
+            c = self.cols
+            c["parent"].extend(parent)
+            c["status"].extend(status)
+            c["error"].extend(error)
+            c["name"].extend(names)
+        self.n_rows += n
+        self.fast.append(t)
+        self.lengths.append(n)
+
+    def timestamps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Start and end µs of every row, with present masks (exactly as ``parse_timestamp``)."""
+        out = {w: (np.zeros(self.n_rows, dtype=np.int64), np.zeros(self.n_rows, dtype=bool)) for w in ("start", "end")}
+        for (which, L), parts in self.times.items():
+            values, ok = out[which]
+            rows = np.concatenate([np.arange(r, r + len(b) // L, dtype=np.int64) for b, r in parts]) if L else None
+            if not L:  # empty strings: missing
+                continue
+            data = "".join(b for b, _ in parts).encode("ascii")
+            if L == 20 or L >= 22:
+                parsed, good, odd = vec.parse_fixed_iso_bytes(data, L)
+                values[rows], ok[rows] = parsed, good
+            else:
+                odd = np.arange(len(data) // L)
+            for i in odd.tolist():
+                v = parse_timestamp(data[i * L:(i + 1) * L].decode("ascii"))
+                values[rows[i]], ok[rows[i]] = (v, True) if v is not None else (0, False)
+        for which, row0, raw in self.odd_times:
+            values, ok = out[which]
+            for i, value in enumerate(raw):
+                v = parse_timestamp(value)
+                if v is not None:
+                    values[row0 + i], ok[row0 + i] = v, True
+        return out["start"][0], out["end"][0], out["start"][1], out["end"][1]
+
+    def analyse(self, offset: int) -> tuple[Any, dict[int, Analysis], list]:
+        """Analyse the chunk; return step rows (or ``None``), pure-Python analyses, per-trace figures."""
         frame, slow, figures = _analyse_chunk(self, offset)
         self.cols = {}
         return frame, slow, figures
 
 
-def _analyse_chunk(chunk: _Chunk, offset: int) -> tuple[pl.DataFrame, dict[int, Analysis], list]:
+def _analyse_chunk(chunk: _Chunk, offset: int) -> tuple[Any, dict[int, Analysis], list]:
     T = chunk.n_docs
     fast = chunk.fast
     slow_steps = dict(chunk.slow)
     lengths = chunk.lengths
-    c = chunk.cols
     tid_local = np.repeat(np.arange(len(fast), dtype=np.int64), lengths)
-    node_ids, _ = _strings(c["id"])  # a nodeId that is not a string is a missing id
-    parent_ids, _ = _strings(c["parent"])
-    status, _ = _strings(c["status"])
-    errors_msg, _ = _strings(c["error"])
-    names, _ = _strings(c["name"])
-    start_us, has_start = _timestamps(c["start"])
-    end_us, has_end = _timestamps(c["end"])
-    chunk.cols = {}
+    ids = chunk.ids
+    codes = np.frombuffer(chunk.codes, dtype=np.int64) if chunk.n_rows else np.zeros(0, np.int64)
+    pcodes = np.frombuffer(chunk.pcodes, dtype=np.int64) if chunk.n_rows else np.zeros(0, np.int64)
+    no_id = np.array(chunk.no_id, dtype=np.int64).reshape(-1, 2)
+    none_code, empty_code = no_id[tid_local, 0], no_id[tid_local, 1]
+    present = (codes != none_code) & (codes != empty_code)
+    has_parent = (pcodes != none_code) & (pcodes != empty_code)
+    span = 2 * max(lengths, default=0) + 1
+    nid_key, pid_key = tid_local * span + codes, tid_local * span + pcodes
+    start_us, end_us, has_start, has_end = chunk.timestamps()
+    failed_all = np.zeros(chunk.n_rows, dtype=bool)
+    failed_all[np.array(chunk.failed_rows, dtype=np.int64)] = True
     positions = np.arange(tid_local.shape[0], dtype=np.int64)
     if lengths:
         positions -= np.repeat(np.cumsum([0] + lengths[:-1]), lengths)
 
-    r = vec.analyze_columns(tid_local, node_ids, parent_ids, start_us, end_us, has_start, has_end, len(fast))
+    r = vec.analyze_columns(
+        tid_local, nid_key, pid_key, present, has_parent, start_us, end_us, has_start, has_end, len(fast), ids
+    )
     fast_arr = np.array(fast, dtype=np.int64)
     rows = r.keep_rows
-    k = rows.shape[0]
-    valid = r.valid
-    nid_k = node_ids.gather(rows)
-    parent_id = nid_k.gather(np.where(r.parent >= 0, r.parent, 0)).set(pl.Series(r.parent < 0), None) if k else []
-    status_k = status.gather(rows)
-    cols: dict[str, Any] = {
-        "trace_id": fast_arr[r.tid] + offset if k else np.zeros(0, np.int64),
-        "position": positions[rows],
-        "node_id": nid_k,
-        "name": names.gather(rows),
-        "parent_id": parent_id,
-        "start_us": pl.Series(start_us[rows]).set(pl.Series(~has_start[rows]), None) if k else [],
-        "end_us": pl.Series(end_us[rows]).set(pl.Series(~has_end[rows]), None) if k else [],
-        "valid": valid,
-        "window_start_us": pl.Series(r.ws).set(pl.Series(~r.has_window), None) if k else [],
-        "window_end_us": pl.Series(r.we).set(pl.Series(~r.has_window), None) if k else [],
-        "self_us": r.self_us,
-        "critical_us": r.critical_us,
-        "depth": r.depth.astype(np.int32),
-        "status": status_k,
-        "failed": _failed_column(status_k),
-        "error_message": errors_msg.gather(rows),
-    }
-    for kind in STEP_FLAG_KINDS:
-        cols[kind] = r.flags[kind]
-    frame = pl.DataFrame(cols, schema=_STEP_SCHEMA)
-    if r.fallback.size:
-        frame = frame.filter(~pl.col("trace_id").is_in((fast_arr[r.fallback] + offset).tolist()))
+    failed = failed_all[rows]
     figures: list = [None] * T
-    _vector_figures(r, nid_k, cols["failed"].to_numpy(), fast, figures)
+    _vector_figures(r, _IdsOf(ids, rows), failed, fast, figures)
+    frame = _vector_rows(chunk, r, rows, failed, positions, start_us, end_us, has_start, has_end,
+                         fast_arr[r.tid] + offset, fast_arr[r.fallback] + offset) if chunk.frames else None
+    chunk.cols = {}
     slow_analyses: dict[int, Analysis] = {}
     parts = [frame]
     for local in r.fallback.tolist():  # cycles: the documents are read again (rare)
@@ -410,11 +459,67 @@ def _analyse_chunk(chunk: _Chunk, offset: int) -> tuple[pl.DataFrame, dict[int, 
     for t in sorted(slow_steps):
         a = analyze_steps(slow_steps[t])
         slow_analyses[t + offset] = a
-        parts.append(_analysis_rows(a, t + offset))
+        if chunk.frames:
+            parts.append(_analysis_rows(a, t + offset))
         figures[t] = _analysis_figures(a)
-    if len(parts) > 1:
+    if chunk.frames and len(parts) > 1:
+        import polars as pl
+
         frame = pl.concat(parts).sort("trace_id", "position")
     return frame, slow_analyses, figures
+
+
+class _IdsOf:
+    """Node ids of kept steps by kept index, looked up only where needed."""
+
+    def __init__(self, ids: list, keep_rows: np.ndarray) -> None:
+        self.ids, self.keep_rows = ids, keep_rows
+
+    def take(self, kept: np.ndarray) -> list:
+        ids = self.ids
+        return [ids[i] for i in self.keep_rows[kept].tolist()]
+
+
+def _vector_rows(chunk, r, rows, failed, positions, start_us, end_us, has_start, has_end,
+                 trace_ids, fallback_ids):
+    """The internal step rows (a polars frame) of the traces the vector path analysed."""
+    import polars as pl
+
+    c = chunk.cols
+    k = rows.shape[0]
+    node_ids = pl.Series([chunk.ids[i] for i in rows.tolist()], dtype=pl.String)
+    status, _ = _strings(c["status"])
+    errors_msg, _ = _strings(c["error"])
+    names, _ = _strings(c["name"])
+
+    def masked(values: np.ndarray, missing: np.ndarray) -> Any:
+        return pl.Series(values, dtype=pl.Int64).set(pl.Series(missing), None) if k else []
+
+    cols: dict[str, Any] = {
+        "trace_id": trace_ids if k else np.zeros(0, np.int64),
+        "position": positions[rows],
+        "node_id": node_ids,
+        "name": names.gather(rows),
+        "parent_id": node_ids.gather(np.where(r.parent >= 0, r.parent, 0)).set(pl.Series(r.parent < 0), None)
+        if k else [],
+        "start_us": masked(start_us[rows], ~has_start[rows]),
+        "end_us": masked(end_us[rows], ~has_end[rows]),
+        "valid": r.valid,
+        "window_start_us": masked(r.ws, ~r.has_window),
+        "window_end_us": masked(r.we, ~r.has_window),
+        "self_us": r.self_us,
+        "critical_us": r.critical_us,
+        "depth": r.depth.astype(np.int32),
+        "status": status.gather(rows),
+        "failed": failed,
+        "error_message": errors_msg.gather(rows),
+    }
+    for kind in STEP_FLAG_KINDS:
+        cols[kind] = r.flags[kind]
+    frame = pl.DataFrame(cols, schema=_step_schema())
+    if fallback_ids.size:
+        frame = frame.filter(~pl.col("trace_id").is_in(fallback_ids.tolist()))
+    return frame
 
 
 @dataclass
@@ -447,34 +552,38 @@ def _analysis_figures(a: Analysis) -> _Figures:
     )
 
 
-def _vector_figures(r: Any, nid_k: pl.Series, failed: np.ndarray, fast: list, out: list) -> None:
-    """Per-trace figures of the vector path, from its arrays (no per-trace frames)."""
+def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: list) -> None:
+    """Per-trace figures of the vector path, from its arrays (ids looked up only where shown)."""
     F = len(fast)
     tk = r.tid
     n_valid = np.bincount(tk[r.valid], minlength=F).tolist()
     earliest, latest = r.earliest.tolist(), r.latest.tolist()
     crit = r.critical_us
     on = np.nonzero(crit > 0)[0]
+
+    def names() -> list:  # ids of the on-path rows, for ties (rare)
+        return ids.take(on)
     # the critical path: by window start, then depth, then nodeId
-    o = on[vec.sort_rows([tk[on], r.ws[on], r.depth[on]], nid_k.gather(on))]
-    ids = nid_k.gather(o).to_list()
+    o = on[vec.sort_rows([tk[on], r.ws[on], r.depth[on]], names)]
+    path_ids = ids.take(o)
     cms = (crit[o] / 1000.0).tolist()
     bounds = np.searchsorted(tk[o], np.arange(F + 1)).tolist()
     # the bottleneck: most critical time, then earliest window start, then nodeId
-    b = on[vec.sort_rows([tk[on], -crit[on], r.ws[on]], nid_k.gather(on))]
+    b = on[vec.sort_rows([tk[on], -crit[on], r.ws[on]], names)]
     first = np.ones(b.shape[0], dtype=bool)
     first[1:] = tk[b][1:] != tk[b][:-1]
-    bottleneck = {int(t): (n, c / 1000.0) for t, n, c in zip(tk[b][first].tolist(), nid_k.gather(b[first]).to_list(), crit[b][first].tolist())}
+    bf = b[first]
+    bottleneck = {t: (n, c / 1000.0) for t, n, c in zip(tk[bf].tolist(), ids.take(bf), crit[bf].tolist())}
     failed_by: dict[int, list] = {}
     fi = np.nonzero(failed)[0]
-    for t, nid in zip(tk[fi].tolist(), nid_k.gather(fi).to_list()):
+    for t, nid in zip(tk[fi].tolist(), ids.take(fi)):
         failed_by.setdefault(t, []).append(nid)
     anomalies: dict[int, set] = {}
     flagged = np.zeros(tk.shape[0], dtype=bool)
     for kind in STEP_FLAG_KINDS:
         flagged |= r.flags[kind]
     gi = np.nonzero(flagged)[0]
-    for t, nid, g in zip(tk[gi].tolist(), nid_k.gather(gi).to_list(), gi.tolist()):
+    for t, nid, g in zip(tk[gi].tolist(), ids.take(gi), gi.tolist()):
         anomalies.setdefault(t, set()).update((nid, k) for k in STEP_FLAG_KINDS if r.flags[k][g])
     for t in np.nonzero(r.missing_id)[0].tolist():
         anomalies.setdefault(t, set()).add(("", "missing_id"))
@@ -486,7 +595,7 @@ def _vector_figures(r: Any, nid_k: pl.Series, failed: np.ndarray, fast: list, ou
             valid_steps=nv,
             earliest_us=earliest[f] if nv else None,
             total_us=latest[f] - earliest[f] if nv else 0,
-            critical_path=ids[lo:hi],
+            critical_path=path_ids[lo:hi],
             critical_ms=cms[lo:hi],
             bottleneck=bn[0] if bn else None,
             bottleneck_ms=bn[1] if bn else None,
@@ -509,7 +618,7 @@ class TraceSet:
         self._lines = list(lines)
         self._flow_ids = list(flow_ids)
         self._steps_total = list(steps_total)
-        self._rows: pl.DataFrame = step_rows
+        self._rows = step_rows  # polars frame of step rows, or None (loaded with frames=False)
         self._figures: list[_Figures] = list(figures)
         self.errors: list[tuple[str, str]] = list(errors)
         #: Trace ids analysed by the pure-Python path (cycles, non-object entries, ...).
@@ -520,14 +629,21 @@ class TraceSet:
 
     def __repr__(self) -> str:
         return (
-            f"<TraceSet {len(self)} traces, {self._rows.height} steps, {len(self.errors)} errors; "
+            f"<TraceSet {len(self)} traces, {sum(self._steps_total)} steps, {len(self.errors)} errors; "
             f"see .traces, .steps, .nodes(), .errors>"
         )
+
+    def _step_rows(self):
+        if self._rows is None:
+            raise ValueError("this set was loaded with frames=False: load_traces(..., frames=True) keeps the steps")
+        return self._rows
 
     # ------------------------------------------------------------ per trace
     @cached_property
     def traces(self) -> pl.DataFrame:
         """One row per trace: file, flow id, start, total ms, bottleneck, accuracy, counts."""
+        import polars as pl
+
         figs = self._figures
         steps = self._steps_total
         return pl.DataFrame(
@@ -556,7 +672,9 @@ class TraceSet:
     @cached_property
     def steps(self) -> pl.DataFrame:
         """Every kept step of every trace, with ``trace_id`` and ``file`` (columns of ``Trace.steps``)."""
-        r = self._rows
+        import polars as pl
+
+        r = self._step_rows()
         files = _clean_strings(self.labels).alias("file")
         flags = [pl.col(k) for k in STEP_FLAG_KINDS]
         bottleneck = pl.DataFrame(
@@ -605,6 +723,8 @@ class TraceSet:
         (over all its steps), ``critical_share`` (its critical ms over the sum of every
         trace's ``total_ms``: its share of end-to-end time). Sorted by ``critical_share``.
         """
+        import polars as pl
+
         if by not in ("node_id", "name"):
             raise ValueError(f'by must be "node_id" or "name", not {by!r}')
         steps = self.steps
@@ -654,6 +774,8 @@ class TraceSet:
 
 def _clean_strings(values: list) -> pl.Series:
     """A String series; lone surrogates become U+FFFD (as the steps frames show them)."""
+    import polars as pl
+
     try:
         return pl.Series(values, dtype=pl.String)
     except UnicodeEncodeError:
@@ -661,6 +783,8 @@ def _clean_strings(values: list) -> pl.Series:
 
 
 def _dt(col: str) -> pl.Expr:
+    import polars as pl
+
     return pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
 
 
@@ -689,7 +813,9 @@ def analysis_json_list(ts: TraceSet) -> list[dict]:
     return out
 
 
-def load_traces(inputs: PathInput | Sequence[Any], *, progress: bool = True, workers: int = 1) -> TraceSet:
+def load_traces(
+    inputs: PathInput | Sequence[Any], *, progress: bool = True, workers: int = 1, frames: bool = True
+) -> TraceSet:
     """Load and analyse many traces: paths, a directory, a glob, or ``Trace`` objects.
 
     Every document shape :func:`gctrace_nb.documents.read_document` accepts is read,
@@ -697,6 +823,8 @@ def load_traces(inputs: PathInput | Sequence[Any], *, progress: bool = True, wor
     document) give one trace per line. A file that cannot be read goes into
     ``errors`` as ``(path, reason)``; the batch never stops for it.
 
+    ``frames=False`` keeps only the per-trace figures (``traces``, ``to_json()``):
+    no step rows, no polars, less time and memory (what ``gctrace analyze`` uses).
     ``workers > 1`` reads and analyses part of the files in that many - 1 extra
     processes (spawned: each pays ~0.3 s to start, so it pays off from a few
     hundred files). The result is the same, in the same order.
@@ -718,22 +846,22 @@ def load_traces(inputs: PathInput | Sequence[Any], *, progress: bool = True, wor
     gc.disable()
     try:
         if workers > 1 and len(sources) >= 8 * workers and not any(isinstance(s, Trace) for s in sources):
-            return _load_parallel(sources, progress, workers)
-        return _load(sources, progress)
+            return _load_parallel(sources, progress, workers, frames)
+        return _load(sources, progress, frames)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _load_part(sources: list) -> TraceSet:
+def _load_part(sources: list, frames: bool = True) -> TraceSet:
     """Worker entry point: load and analyse part of the files (no progress bar)."""
     import gc
 
     gc.disable()
-    return _load(sources, False)
+    return _load(sources, False, frames)
 
 
-def _load_parallel(sources: list, progress: bool, workers: int) -> TraceSet:
+def _load_parallel(sources: list, progress: bool, workers: int, frames: bool) -> TraceSet:
     """Split the files by size; this process takes the first part, spawned workers the rest."""
     import pickle
     import subprocess
@@ -751,7 +879,7 @@ def _load_parallel(sources: list, progress: bool, workers: int) -> TraceSet:
             [sys.executable, "-m", "gctrace_nb._batch_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         assert proc.stdin is not None
-        proc.stdin.write(pickle.dumps([sources[i] for i in part]))
+        proc.stdin.write(pickle.dumps(([sources[i] for i in part], frames)))
         proc.stdin.close()
         procs.append(proc)
     results: list = [None] * len(procs)
@@ -763,11 +891,11 @@ def _load_parallel(sources: list, progress: bool, workers: int) -> TraceSet:
     readers = [threading.Thread(target=collect, args=(k,), daemon=True) for k in range(len(procs))]
     for reader in readers:
         reader.start()
-    sets = [_load([sources[i] for i in parts[0]], progress)]
+    sets = [_load([sources[i] for i in parts[0]], progress, frames)]
     for k, (proc, reader) in enumerate(zip(procs, readers)):
         reader.join()
         if proc.wait() != 0 or not results[k]:  # the worker failed: do its part here
-            sets.append(_load([sources[i] for i in parts[k + 1]], False))
+            sets.append(_load([sources[i] for i in parts[k + 1]], False, frames))
         else:
             sets.append(pickle.loads(results[k]))
     return _merge(sets)
@@ -782,10 +910,13 @@ def _size(path: str) -> int:
 
 def _merge(sets: list[TraceSet]) -> TraceSet:
     """One set from several loaded in order (trace ids shift by the traces before)."""
+    import polars as pl
+
     frames, labels, paths, lines, flow_ids, totals, figures, errors, python_path = [], [], [], [], [], [], [], [], []
     for ts in sets:
         offset = len(labels)
-        frames.append(ts._rows.with_columns(pl.col("trace_id") + offset) if offset else ts._rows)
+        if ts._rows is not None:
+            frames.append(ts._rows.with_columns(pl.col("trace_id") + offset) if offset else ts._rows)
         labels += ts.labels
         paths += ts._paths
         lines += ts._lines
@@ -794,17 +925,20 @@ def _merge(sets: list[TraceSet]) -> TraceSet:
         figures += ts._figures
         errors += ts.errors
         python_path += [t + offset for t in ts.python_path]
-    merged = TraceSet(labels, paths, lines, flow_ids, totals, pl.concat(frames), figures, errors)
+    rows = pl.concat(frames) if frames and len(frames) == len(sets) else None
+    merged = TraceSet(labels, paths, lines, flow_ids, totals, rows, figures, errors)
     merged.python_path = python_path
     return merged
 
 
-def _load(sources: list, progress: bool) -> TraceSet:
+def _load(sources: list, progress: bool, frames: bool = True) -> TraceSet:
+    import polars as pl
+
     errors: list[tuple[str, str]] = []
     labels, paths, lines, flow_ids, totals, parts = [], [], [], [], [], []
     python_path: list[int] = []
     figures: list[_Figures] = []
-    chunk = _Chunk()
+    chunk = _Chunk(frames)
 
     def flush() -> None:
         nonlocal chunk
@@ -814,7 +948,7 @@ def _load(sources: list, progress: bool) -> TraceSet:
         parts.append(frame)
         python_path.extend(sorted(slow))
         figures.extend(figs)
-        chunk = _Chunk()
+        chunk = _Chunk(frames)
 
     for doc in _iter_docs(sources, progress, errors):
         labels.append(doc.label)
@@ -827,7 +961,12 @@ def _load(sources: list, progress: bool) -> TraceSet:
         if chunk.n_steps >= _CHUNK_STEPS:
             flush()
     flush()
-    rows = pl.concat(parts) if parts else pl.DataFrame(schema=_STEP_SCHEMA)
+    if not frames:
+        rows = None
+    else:
+        import polars as pl
+
+        rows = pl.concat(parts) if parts else pl.DataFrame(schema=_step_schema())
     ts = TraceSet(labels, paths, lines, flow_ids, totals, rows, figures, errors)
     ts.python_path = python_path
     return ts
@@ -890,11 +1029,17 @@ def run_analyze(args: Any) -> int:
     if not files:
         print(f"gctrace analyze: no trace files in {' '.join(args.files)}", file=sys.stderr)
         return EXIT_INVALID
-    ts = load_traces(files, progress=sys.stderr.isatty(), workers=auto_workers(len(files)))
+    summary = getattr(args, "summary", False)
+    ts = load_traces(
+        files,
+        progress=sys.stderr.isatty(),
+        workers=auto_workers(len(files)),
+        frames=summary or args.format != "json",  # the JSON needs only the per-trace figures
+    )
     for path, reason in ts.errors:
         print(f"gctrace analyze: {escape_surrogates(' '.join(f'{path}: {reason}'.split()))}", file=sys.stderr)
     status = EXIT_INVALID if ts.errors else EXIT_OK
-    if getattr(args, "summary", False):
+    if summary:
         table = ts.nodes(by=getattr(args, "by", "node_id"))
         if args.format == "json":
             print(escape_surrogates(json.dumps(table.to_dicts(), ensure_ascii=False, default=str)))

@@ -22,11 +22,16 @@ Every virtual root is an extra node ``K + trace`` so tops are uniform.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 
-__all__ = ["VectorResult", "analyze_columns", "parse_iso_column", "parse_fixed_iso", "sort_rows"]
+if TYPE_CHECKING:  # pragma: no cover
+    import polars as pl
+
+__all__ = [
+    "VectorResult", "analyze_columns", "parse_iso_column", "parse_fixed_iso", "parse_fixed_iso_bytes", "sort_rows",
+]
 
 _I64 = np.int64
 _NONE = -1
@@ -42,6 +47,8 @@ def parse_iso_column(values: pl.Series) -> tuple[pl.Series, np.ndarray]:
     Rows in the returned index array must be parsed by
     :func:`gctrace_nb.timestamps.parse_timestamp`; every other row is exact.
     """
+    import polars as pl
+
     from .timestamps import MAX_US, MIN_US
 
     fast = values.str.contains(_FAST_ISO).fill_null(False)
@@ -62,8 +69,6 @@ def parse_fixed_iso(values: list) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
     list is not all strings of one length. Rows that fit the shape are exact
     (they match the core's ISO pattern, so an impossible date is missing, as there).
     """
-    from .timestamps import MAX_US, MIN_US
-
     n = len(values)
     if n == 0:
         return None
@@ -77,7 +82,15 @@ def parse_fixed_iso(values: list) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
     L = lengths.pop()
     if L != 20 and L < 22:
         return None
-    m = np.frombuffer(blob.encode("ascii"), dtype=np.uint8).reshape(n, L)
+    return parse_fixed_iso_bytes(blob.encode("ascii"), L)
+
+
+def parse_fixed_iso_bytes(data: bytes, L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`parse_fixed_iso` on ASCII bytes holding ``len(data) // L`` strings of length ``L``."""
+    from .timestamps import MAX_US, MIN_US
+
+    n = len(data) // L
+    m = np.frombuffer(data, dtype=np.uint8).reshape(n, L)
     digit_pos = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] + list(range(20, L - 1))
     seps = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", L - 1: b"Z"}
     if L > 20:
@@ -219,6 +232,16 @@ def _runs_equal(*cols: np.ndarray) -> np.ndarray:
     return same
 
 
+class _KeptIds:
+    """``ids[g]`` of kept step ``g``, read on demand (only tied steps are looked up)."""
+
+    def __init__(self, ids: list, keep_rows: np.ndarray) -> None:
+        self.ids, self.keep_rows = ids, keep_rows
+
+    def __getitem__(self, g: int) -> str:
+        return self.ids[self.keep_rows[g]]
+
+
 def _break_ties_by_name(order: np.ndarray, tied: np.ndarray, names) -> np.ndarray:
     """Within runs of ``order`` marked ``tied`` (equal to the previous row), sort by ``names[g]``."""
     order = order.copy()
@@ -251,54 +274,49 @@ def _pack_times(times: np.ndarray, max_key: int) -> tuple[int, int, np.ndarray, 
     return 0, uniq.shape[0], rank, uniq
 
 
-def sort_rows(keys: list[np.ndarray], node_id: pl.Series) -> np.ndarray:
-    """Row order by ``keys`` (most significant first), ties broken by ``node_id`` (exact string order)."""
+def sort_rows(keys: list[np.ndarray], names) -> np.ndarray:
+    """Row order by ``keys`` (most significant first), ties broken by ``names()[row]`` (exact string order).
+
+    ``names`` is called only when there is a tie.
+    """
     order = np.lexsort(tuple(reversed(keys)))
     tied = _runs_equal(*(k[order] for k in keys))
     if tied.any():
-        names = node_id.to_list()
-        order = _break_ties_by_name(order, tied, names)
+        order = _break_ties_by_name(order, tied, names())
     return order
 
 
 def analyze_columns(
     tid: np.ndarray,
-    node_id: pl.Series,
-    parent_id: pl.Series,
+    nid_key: np.ndarray,
+    pid_key: np.ndarray,
+    present: np.ndarray,
+    has_parent: np.ndarray,
     start_us: np.ndarray,
     end_us: np.ndarray,
     has_start: np.ndarray,
     has_end: np.ndarray,
     n_traces: int,
+    ids: list,
 ) -> VectorResult:
     """Analyse every trace in flat columns (rows sorted by trace, then document position).
 
-    ``node_id``/``parent_id`` are String series (null where absent or not a string);
-    times are int64 µs with ``has_*`` masks. Ids become integer codes (one
-    categorical over both columns), so cleaning and lookups are integer work;
-    the rare ties that the spec breaks by ``nodeId`` are sorted by the strings.
+    Ids come as exact int64 keys of (trace, id) — equal keys, equal ids — so
+    cleaning and lookups are integer work; ``ids`` (the values by row) is read
+    only to break the rare ties the spec breaks by ``nodeId``. ``present``: a
+    non-empty string id; ``has_parent``: a parent id neither null nor empty.
+    Times are int64 µs with ``has_*`` masks.
     """
     n_rows = tid.shape[0]
     T = n_traces
     tid = tid.astype(_I64, copy=False)
-    codes = pl.concat([node_id, parent_id]).cast(pl.Categorical(pl.Categories.random())).to_physical()
-    n_codes = int(codes.max() or 0) + 1 if codes.len() else 1
-    codes_np = codes.fill_null(0).to_numpy().astype(_I64)
-    nid_code, pid_code = codes_np[:n_rows], codes_np[n_rows:]
 
     # 1-2. missing ids dropped; duplicates dropped (the first is kept and flagged)
-    present = (node_id.is_not_null() & (node_id != "")).fill_null(False).to_numpy()
     missing_id = np.bincount(tid[~present], minlength=T) > 0
     rows_present = np.nonzero(present)[0]
-    keys = tid[rows_present] * n_codes + nid_code[rows_present]
-    n_present = rows_present.shape[0]
-    if keys.size and float(keys.max()) * max(n_present, 1) < 2.0**62:
-        # (key, row) packed in one int64: a plain sort is stable by construction
-        packed = np.sort(keys * n_present + np.arange(n_present, dtype=_I64))
-        sorted_keys, order = np.divmod(packed, n_present)
-    else:
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
+    row_keys = nid_key[rows_present]
+    order = np.argsort(row_keys, kind="stable")
+    sorted_keys = row_keys[order]
     first_sorted = ~_runs_equal(sorted_keys)
     is_first = np.zeros(rows_present.shape[0], dtype=bool)
     is_first[order[first_sorted]] = True
@@ -317,9 +335,8 @@ def analyze_columns(
     tid_k = tid[keep_rows]
 
     # 4. parents
-    pid_k = parent_id.gather(keep_rows)
-    has_pid = (pid_k.is_not_null() & (pid_k != "")).fill_null(False).to_numpy()
-    pkeys = tid_k * n_codes + pid_code[keep_rows]
+    has_pid = has_parent[keep_rows]
+    pkeys = pid_key[keep_rows]
     pos = np.minimum(np.searchsorted(lookup_keys, pkeys), max(K - 1, 0))
     found = has_pid & (lookup_keys[pos] == pkeys) if K else has_pid
     parent = np.where(found, lookup_g[pos] if K else _NONE, _NONE).astype(_I64)
@@ -416,8 +433,7 @@ def analyze_columns(
         order = np.lexsort((cs, ce, cp))
         tied = _runs_equal(cp[order], ce[order], cs[order])
         if tied.any():
-            names = node_id.gather(keep_rows).to_list()
-            g_order = _break_ties_by_name(child[order], tied, names)
+            g_order = _break_ties_by_name(child[order], tied, _KeptIds(ids, keep_rows))
             pos_of = np.empty(size, dtype=_I64)
             pos_of[child] = np.arange(child.size)
             order = pos_of[g_order]

@@ -292,3 +292,18 @@ def test_batch_report_page(tmp_path):
     assert page.count("plotly.js v") == 1  # inlined once
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Top bottlenecks" in page and "Failure hotspots" in page and "bad.json" in page
+
+
+def test_figures_only_mode_gives_the_same_figures(tmp_path):
+    rng = random.Random(9)
+    for i in range(30):
+        write(tmp_path, f"t{i:02d}.json", realistic_trace(rng, size=40) if i % 2 else dirty_trace(rng))
+    full = load_traces(tmp_path, progress=False)
+    light = load_traces(tmp_path, progress=False, frames=False)
+    assert light.to_json() == full.to_json()
+    assert light.traces.equals(full.traces)
+    with pytest.raises(ValueError, match="frames=False"):
+        light.steps
+    both = load_traces(tmp_path, progress=False, frames=False, workers=2)
+    assert both.to_json() == full.to_json()
+
