@@ -333,7 +333,8 @@ class _Chunk:
             return
         parent = list(map(dict.get, steps, repeat("parentId")))
         status = list(map(dict.get, steps, repeat("status")))
-        error = list(map(dict.get, steps, repeat("errorMessage")))
+        # the step rows show errorMessage as text: only then must it be a string (or null)
+        error = list(map(dict.get, steps, repeat("errorMessage"))) if self.frames else ()
         if not (
             set(map(type, parent)) <= _STR_OR_NONE
             and set(map(type, status)) <= _STR_OR_NONE
@@ -392,9 +393,12 @@ class _Chunk:
         out = {w: (np.zeros(self.n_rows, dtype=np.int64), np.zeros(self.n_rows, dtype=bool)) for w in ("start", "end")}
         for (which, L), parts in self.times.items():
             values, ok = out[which]
-            rows = np.concatenate([np.arange(r, r + len(b) // L, dtype=np.int64) for b, r in parts]) if L else None
             if not L:  # empty strings: missing
                 continue
+            counts = np.array([len(b) // L for b, _ in parts], dtype=np.int64)
+            firsts = np.array([r for _, r in parts], dtype=np.int64)
+            rows = np.repeat(firsts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+            rows += np.arange(rows.shape[0], dtype=np.int64)
             data = "".join(b for b, _ in parts).encode("ascii")
             if L == 20 or L >= 22:
                 parsed, good, odd = vec.parse_fixed_iso_bytes(data, L)
@@ -476,8 +480,7 @@ class _IdsOf:
         self.ids, self.keep_rows = ids, keep_rows
 
     def take(self, kept: np.ndarray) -> list:
-        ids = self.ids
-        return [ids[i] for i in self.keep_rows[kept].tolist()]
+        return list(map(self.ids.__getitem__, self.keep_rows[kept].tolist()))
 
 
 def _vector_rows(chunk, r, rows, failed, positions, start_us, end_us, has_start, has_end,
@@ -552,6 +555,30 @@ def _analysis_figures(a: Analysis) -> _Figures:
     )
 
 
+def _bottlenecks(on: np.ndarray, tk: np.ndarray, crit: np.ndarray, ws: np.ndarray, ids: "_IdsOf") -> np.ndarray:
+    """Per trace, the row of ``on`` (rows sorted by trace) with the most critical time,
+    then the earliest window start, then the smallest nodeId."""
+    if on.size == 0:
+        return on
+    starts = np.nonzero(np.concatenate([[True], tk[1:] != tk[:-1]]))[0]
+    group = np.cumsum(np.concatenate([[True], tk[1:] != tk[:-1]])) - 1
+    best = np.maximum.reduceat(crit, starts)
+    cand = crit == best[group]
+    ws_c = np.where(cand, ws, np.iinfo(np.int64).max)
+    first_ws = np.minimum.reduceat(ws_c, starts)
+    cand &= ws == first_ws[group]
+    picked = np.nonzero(cand)[0]
+    counts = np.bincount(group[picked], minlength=starts.shape[0])
+    if (counts > 1).any():  # a tie on both: the smallest nodeId (exact string order)
+        names = ids.take(on[picked])
+        chosen = {}
+        for pos, g, name in zip(picked.tolist(), group[picked].tolist(), names):
+            if g not in chosen or name < chosen[g][1]:
+                chosen[g] = (pos, name)
+        picked = np.array(sorted(p for p, _ in chosen.values()), dtype=np.int64)
+    return on[picked]
+
+
 def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: list) -> None:
     """Per-trace figures of the vector path, from its arrays (ids looked up only where shown)."""
     F = len(fast)
@@ -569,10 +596,7 @@ def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: 
     cms = (crit[o] / 1000.0).tolist()
     bounds = np.searchsorted(tk[o], np.arange(F + 1)).tolist()
     # the bottleneck: most critical time, then earliest window start, then nodeId
-    b = on[vec.sort_rows([tk[on], -crit[on], r.ws[on]], names)]
-    first = np.ones(b.shape[0], dtype=bool)
-    first[1:] = tk[b][1:] != tk[b][:-1]
-    bf = b[first]
+    bf = _bottlenecks(on, tk[on], crit[on], r.ws[on], ids)
     bottleneck = {t: (n, c / 1000.0) for t, n, c in zip(tk[bf].tolist(), ids.take(bf), crit[bf].tolist())}
     failed_by: dict[int, list] = {}
     fi = np.nonzero(failed)[0]
@@ -910,12 +934,12 @@ def _size(path: str) -> int:
 
 def _merge(sets: list[TraceSet]) -> TraceSet:
     """One set from several loaded in order (trace ids shift by the traces before)."""
-    import polars as pl
-
     frames, labels, paths, lines, flow_ids, totals, figures, errors, python_path = [], [], [], [], [], [], [], [], []
     for ts in sets:
         offset = len(labels)
         if ts._rows is not None:
+            import polars as pl
+
             frames.append(ts._rows.with_columns(pl.col("trace_id") + offset) if offset else ts._rows)
         labels += ts.labels
         paths += ts._paths
@@ -925,15 +949,17 @@ def _merge(sets: list[TraceSet]) -> TraceSet:
         figures += ts._figures
         errors += ts.errors
         python_path += [t + offset for t in ts.python_path]
-    rows = pl.concat(frames) if frames and len(frames) == len(sets) else None
+    rows = None
+    if frames and len(frames) == len(sets):
+        import polars as pl
+
+        rows = pl.concat(frames)
     merged = TraceSet(labels, paths, lines, flow_ids, totals, rows, figures, errors)
     merged.python_path = python_path
     return merged
 
 
 def _load(sources: list, progress: bool, frames: bool = True) -> TraceSet:
-    import polars as pl
-
     errors: list[tuple[str, str]] = []
     labels, paths, lines, flow_ids, totals, parts = [], [], [], [], [], []
     python_path: list[int] = []
@@ -973,6 +999,16 @@ def _load(sources: list, progress: bool, frames: bool = True) -> TraceSet:
 
 
 # ------------------------------------------------------------------ the CLI
+def _dumps(obj: Any) -> str:
+    """Compact JSON text (orjson; the standard library where orjson refuses, e.g. lone surrogates)."""
+    import orjson
+
+    try:
+        return orjson.dumps(obj).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return escape_surrogates(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+
+
 _SUMMARY_COLUMNS = (
     ("count", "count", "{:d}"),
     ("traces", "traces", "{:d}"),
@@ -1003,7 +1039,13 @@ def summary_text(table: pl.DataFrame) -> str:
 
 
 def auto_workers(n_files: int) -> int:
-    """2 when there are many files and a second core is idle (load average), else 1."""
+    """2 when there are many files and a second core is idle (load average), else 1.
+
+    ``GCTRACE_WORKERS=N`` in the environment sets it.
+    """
+    forced = os.environ.get("GCTRACE_WORKERS", "")
+    if forced.isdigit() and int(forced) >= 1:
+        return int(forced)
     cpus = os.cpu_count() or 1
     if n_files < 400 or cpus < 2:
         return 1
@@ -1046,7 +1088,7 @@ def run_analyze(args: Any) -> int:
         else:
             print(escape_surrogates(summary_text(table)))
     elif args.format == "json":
-        print(escape_surrogates(json.dumps(ts.to_json(), ensure_ascii=False)))
+        sys.stdout.write(_dumps(ts.to_json()) + "\n")
     elif len(ts):
         print(escape_surrogates("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts)))))
     return status

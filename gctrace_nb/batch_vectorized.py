@@ -245,18 +245,15 @@ class _KeptIds:
 def _break_ties_by_name(order: np.ndarray, tied: np.ndarray, names) -> np.ndarray:
     """Within runs of ``order`` marked ``tied`` (equal to the previous row), sort by ``names[g]``."""
     order = order.copy()
-    n = order.shape[0]
-    i = 1
-    while i < n:
-        if tied[i]:
-            j = i
-            while j + 1 < n and tied[j + 1]:
-                j += 1
-            run = order[i - 1 : j + 1]
-            order[i - 1 : j + 1] = sorted(run.tolist(), key=lambda g: names[g])
-            i = j + 1
-        else:
-            i += 1
+    idx = np.nonzero(tied)[0]
+    if idx.size == 0:
+        return order
+    # runs of tied rows: each starts one row before its first tied row
+    breaks = np.nonzero(np.diff(idx) != 1)[0]
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]]) - 1
+    ends = np.concatenate([idx[breaks], [idx[-1]]]) + 1
+    for lo, hi in zip(starts.tolist(), ends.tolist()):
+        order[lo:hi] = sorted(order[lo:hi].tolist(), key=lambda g: names[g])
     return order
 
 
