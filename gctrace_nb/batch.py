@@ -99,7 +99,8 @@ def _loads(data: bytes) -> Any:
 def _read_file(path: str) -> tuple[list[_Doc], list[tuple[str, str]]]:
     """Read one file into trace documents and errors (never raises for bad input)."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError:
         data = None
     if data is not None and path.lower().endswith(_NDJSON_SUFFIXES):
@@ -333,13 +334,16 @@ class _Chunk:
             return
         parent = list(map(dict.get, steps, repeat("parentId")))
         status = list(map(dict.get, steps, repeat("status")))
-        # the step rows show errorMessage as text: only then must it be a string (or null)
+        # A parentId that is not a string is an orphan here as in the core (its code
+        # matches no id). The step rows show status and errorMessage as text: with
+        # frames, anything but a string or null goes to the pure-Python path.
         error = list(map(dict.get, steps, repeat("errorMessage"))) if self.frames else ()
-        if not (
-            set(map(type, parent)) <= _STR_OR_NONE
-            and set(map(type, status)) <= _STR_OR_NONE
-            and set(map(type, error)) <= _STR_OR_NONE
-        ):
+        if self.frames and not (set(map(type, status)) <= _STR_OR_NONE and set(map(type, error)) <= _STR_OR_NONE):
+            self.slow[t] = steps
+            return
+        try:
+            distinct_status = set(status)
+        except TypeError:  # an object or a list as a status
             self.slow[t] = steps
             return
         row0 = self.n_rows
@@ -347,13 +351,18 @@ class _Chunk:
         if set(map(type, ids)) - {str}:  # numbers, lists, null: not ids (spec: missing_id)
             ids = [v if type(v) is str else None for v in ids]
         seen: dict = {}
+        try:
+            self.pcodes.extend(map(seen.setdefault, parent, count(n)))
+        except TypeError:  # a list or an object as a parentId
+            del self.pcodes[row0:]
+            self.slow[t] = steps
+            return
         self.codes.extend(map(seen.setdefault, ids, count()))
-        self.pcodes.extend(map(seen.setdefault, parent, count(n)))
         self.no_id.append((seen.get(None, -1), seen.get("", -1)))
         self.ids.extend(ids)
         cache = self.status_cache
         bad = []
-        for value in set(status):
+        for value in distinct_status:
             judged = cache.get(value)
             if judged is None:
                 judged = cache[value] = _is_failed(value)
@@ -894,7 +903,7 @@ def _load_parallel(sources: list, progress: bool, workers: int, frames: bool) ->
 
     sizes = np.array([_size(s) for s in sources], dtype=np.float64)
     # a worker starts ~0.3 s late (a fresh interpreter importing polars): give it a bit less
-    share = np.array([1.25] + [1.0] * (workers - 1))
+    share = np.array([1.45] + [1.0] * (workers - 1))
     cuts = np.searchsorted(np.cumsum(sizes) / max(sizes.sum(), 1.0), np.cumsum(share / share.sum())[:-1])
     parts = np.split(np.arange(len(sources)), cuts)
     procs = []
