@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import email.utils
 import hmac
 import json
 import logging

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import pytest
 
-from gctrace_nb import ApiError, JobFailed, NotFound, PermissionDenied, TraceFormatError, TraceRequestInvalid
+from gctrace_nb import ApiError, JobFailed, PermissionDenied, TraceFormatError, TraceRequestInvalid
 from gctrace_nb.client import GenesysClient
 from gctrace_nb.config import Settings
 from gctrace_nb.errors import DeadlineExceeded

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from ..cli import EXIT_AUTH, EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_JOB_FAILED, EXIT_OK
+from ..cli import EXIT_ERROR, EXIT_INVALID, EXIT_JOB_FAILED, EXIT_OK
+from ._connection import add_connection_arguments, connection_from_args, exit_status, sayer
 
 __all__ = ["register", "run"]
 
@@ -33,35 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
                    help="an action input; VALUE is JSON when it parses, else a string (repeatable)")
     p.add_argument("--draft", action="store_true", help="test the action's draft (/draft/test)")
-    p.add_argument("--region", help="Genesys region, e.g. eu_west_1 (default: GENESYS_REGION or us_east_1)")
-    p.add_argument("--api-url", help="API base URL (instead of --region)")
-    p.add_argument("--login-url", help="login base URL (with --api-url)")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
-                   help="give up after S seconds overall (default: 120)")
+    add_connection_arguments(p, default_timeout=120.0)
     p.add_argument("--save", metavar="PATH", help="also save the trace (with its metadata) to PATH")
     p.add_argument("--format", choices=("json", "text"), default="text", help="output format (default: text)")
     p.set_defaults(func=run)
 
 
-def _say(message: str) -> None:
-    from .history import _clean
-
-    print(f"gctrace action-test: {_clean(message)}", file=sys.stderr, flush=True)
+_say = sayer("action-test")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import Settings
-    from ..errors import (
-        AuthError,
-        BadRequest,
-        Cancelled,
-        ConfigError,
-        GaveUp,
-        GctraceError,
-        NotFound,
-        TraceRequestInvalid,
-    )
-    from ..retry import RetryPolicy
+    from ..errors import ConfigError, GctraceError
     from .trace import parse_input
 
     try:
@@ -69,19 +51,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _say(str(exc))
         return EXIT_INVALID
-    if args.region and (args.api_url or args.login_url):
-        _say("give either --region or --api-url/--login-url, not both")
-        return EXIT_INVALID
-    if not args.timeout > 0:
-        _say("--timeout must be a positive number of seconds")
-        return EXIT_INVALID
     action_id = args.action_id
     if not action_id.strip() or any(ch in action_id for ch in "/?#") or any(ord(ch) < 32 for ch in action_id):
         _say("invalid input: --action-id must be a non-empty id without '/', '?', '#' or control characters")
         return EXIT_INVALID
     try:
-        settings = Settings.from_env(region=args.region, api_url=args.api_url, login_url=args.login_url)
-        policy = RetryPolicy(deadline_s=args.timeout, breaker_window_s=min(300.0, args.timeout))
+        settings, policy = connection_from_args(args)
     except (ConfigError, ValueError) as exc:
         _say(f"invalid input: {exc}")
         return EXIT_INVALID
@@ -97,27 +72,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         with GenesysClient(settings, policy=policy) as client:
             trace = run_action_test(client, action_id, inputs, draft=args.draft, on_progress=progress)
-    except TraceRequestInvalid as exc:
-        _say(f"invalid input: {exc}")
-        return EXIT_INVALID
-    except AuthError as exc:  # includes PermissionDenied
-        _say(str(exc))
-        return EXIT_AUTH
-    except GaveUp as exc:
-        _say(str(exc))
-        return EXIT_GAVE_UP
-    except (BadRequest, NotFound) as exc:
-        _say(f"the service refused the request: {exc}")
-        return EXIT_INVALID
-    except Cancelled as exc:
-        _say(str(exc))
-        return 130
-    except GctraceError as exc:
-        _say(str(exc))
-        return EXIT_ERROR
-    except requests.RequestException as exc:  # e.g. a redirect loop: the request could not complete
-        _say(f"the request could not complete: {type(exc).__name__}: {exc}")
-        return EXIT_ERROR
+    except (GctraceError, requests.RequestException) as exc:
+        code, message = exit_status(exc)
+        _say(message)
+        return code
 
     if args.save:
         try:

@@ -23,16 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import EXIT_AUTH, EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_JOB_FAILED, EXIT_OK
+from ..cli import EXIT_ERROR, EXIT_INVALID, EXIT_JOB_FAILED, EXIT_OK
+from ._connection import add_connection_arguments, connection_from_args, exit_status, one_line, sayer
 
 __all__ = ["register", "run", "safe_file_stem"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,23 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--until", metavar="ISO", help="only instances started at or before this ISO-8601 time")
     p.add_argument("--limit", type=int, default=200, metavar="N",
                    help="at most N instances, 1..200 (the API's cap; default: 200)")
-    p.add_argument("--region", help="Genesys region, e.g. eu_west_1 (default: GENESYS_REGION or us_east_1)")
-    p.add_argument("--api-url", help="API base URL (instead of --region)")
-    p.add_argument("--login-url", help="login base URL (with --api-url)")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                   help="give up after S seconds overall (default: 600)")
+    add_connection_arguments(p, default_timeout=600.0)
     p.add_argument("--save-dir", metavar="DIR", help="save one trace per instance into DIR")
     p.add_argument("--format", choices=("json", "text"), default="text", help="output format (default: text)")
     p.set_defaults(func=run)
 
 
-def _say(message: str) -> None:
-    print(f"gctrace history: {_clean(message)}", file=sys.stderr, flush=True)
-
-
-def _clean(text: Any) -> str:
-    """One line, no control characters (server-supplied text goes to a terminal)."""
-    return " ".join(_CONTROL.sub(" ", str(text)).split())
+_say = sayer("history")
+_clean = one_line
 
 
 def safe_file_stem(name: str, taken: set[str]) -> str:
@@ -84,28 +74,10 @@ def safe_file_stem(name: str, taken: set[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import Settings
-    from ..errors import (
-        AuthError,
-        BadRequest,
-        Cancelled,
-        ConfigError,
-        GaveUp,
-        GctraceError,
-        JobFailed,
-        NotFound,
-        TraceRequestInvalid,
-    )
-    from ..retry import RetryPolicy
+    from ..errors import ConfigError, GctraceError, TraceRequestInvalid
     from ..sources.history_api import MAX_INSTANCES, build_instance_query
 
     # ---- everything local first: nothing is sent while any of it is wrong
-    if args.region and (args.api_url or args.login_url):
-        _say("give either --region or --api-url/--login-url, not both")
-        return EXIT_INVALID
-    if not args.timeout > 0:
-        _say("--timeout must be a positive number of seconds")
-        return EXIT_INVALID
     if not 1 <= args.limit <= MAX_INSTANCES:
         _say(f"invalid input: --limit must be between 1 and {MAX_INSTANCES} (the API's cap), got {args.limit}")
         return EXIT_INVALID
@@ -116,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         build_instance_query(conversation_id=args.conversation_id, flow_id=args.flow_id,
                              since=args.since, until=args.until)
-        settings = Settings.from_env(region=args.region, api_url=args.api_url, login_url=args.login_url)
-        policy = RetryPolicy(deadline_s=args.timeout, breaker_window_s=min(300.0, args.timeout))
+        settings, policy = connection_from_args(args)
     except (TraceRequestInvalid, ConfigError, ValueError) as exc:
         _say(f"invalid input: {exc}")
         return EXIT_INVALID
@@ -137,30 +108,10 @@ def run(args: argparse.Namespace) -> int:
                 client, conversation_id=args.conversation_id, flow_id=args.flow_id, since=args.since,
                 until=args.until, limit=args.limit, on_progress=progress, errors=errors,
             )
-    except TraceRequestInvalid as exc:
-        _say(f"invalid input: {exc}")
-        return EXIT_INVALID
-    except JobFailed as exc:
-        _say(str(exc))
-        return EXIT_JOB_FAILED
-    except AuthError as exc:  # includes PermissionDenied
-        _say(str(exc))
-        return EXIT_AUTH
-    except GaveUp as exc:
-        _say(str(exc))
-        return EXIT_GAVE_UP
-    except (BadRequest, NotFound) as exc:
-        _say(f"the service refused the request: {exc}")
-        return EXIT_INVALID
-    except Cancelled as exc:
-        _say(str(exc))
-        return 130
-    except GctraceError as exc:
-        _say(str(exc))
-        return EXIT_ERROR
-    except requests.RequestException as exc:  # e.g. a redirect loop: the request could not complete
-        _say(f"the request could not complete: {type(exc).__name__}: {exc}")
-        return EXIT_ERROR
+    except (GctraceError, requests.RequestException) as exc:
+        code, message = exit_status(exc)
+        _say(message)
+        return code
 
     for instance_id, exc in errors:
         _say(f"instance {instance_id or '?'} skipped: {exc}")

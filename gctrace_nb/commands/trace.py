@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from ..cli import EXIT_AUTH, EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_JOB_FAILED, EXIT_OK
+from ..cli import EXIT_ERROR, EXIT_INVALID, EXIT_OK
+from ._connection import add_connection_arguments, connection_from_args, exit_status, sayer
 
 __all__ = ["register", "run", "parse_input"]
 
@@ -33,11 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-capture-data", action="store_true", help="do not capture data")
     p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
                    help="a simulated input; VALUE is JSON when it parses, else a string (repeatable)")
-    p.add_argument("--region", help="Genesys region, e.g. eu_west_1 (default: GENESYS_REGION or us_east_1)")
-    p.add_argument("--api-url", help="API base URL (instead of --region)")
-    p.add_argument("--login-url", help="login base URL (with --api-url)")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                   help="give up after S seconds overall (default: 600)")
+    add_connection_arguments(p, default_timeout=600.0)
     p.add_argument("--save", metavar="PATH", help="also save the trace (with its metadata) to PATH")
     p.add_argument("--format", choices=("json", "text"), default="text", help="output format (default: text)")
     from . import webhook as webhook_cli
@@ -68,47 +64,23 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _say(message: str) -> None:
-    print(f"gctrace trace: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+_say = sayer("trace")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import Settings
-    from ..errors import (
-        AuthError,
-        BadRequest,
-        Cancelled,
-        ConfigError,
-        GaveUp,
-        GctraceError,
-        JobFailed,
-        NotFound,
-        TraceRequestInvalid,
-    )
+    from ..errors import ConfigError, GctraceError, TraceRequestInvalid
     from ..request import TraceRequest
-    from ..retry import RetryPolicy
 
     # ---- everything local first: nothing is sent while any of it is wrong
     try:
         inputs = dict(parse_input(item) for item in args.input) if args.input else None
-    except ValueError as exc:
-        _say(str(exc))
-        return EXIT_INVALID
-    if args.region and (args.api_url or args.login_url):
-        _say("give either --region or --api-url/--login-url, not both")
-        return EXIT_INVALID
-    if not args.timeout > 0:
-        _say("--timeout must be a positive number of seconds")
-        return EXIT_INVALID
-    request = TraceRequest(
-        args.flow_id, args.action_id, depth=args.depth,
-        capture_context=not args.no_capture_context, capture_data=not args.no_capture_data,
-        simulated_inputs=inputs,
-    )
-    try:
+        request = TraceRequest(
+            args.flow_id, args.action_id, depth=args.depth,
+            capture_context=not args.no_capture_context, capture_data=not args.no_capture_data,
+            simulated_inputs=inputs,
+        )
         request.validate()
-        settings = Settings.from_env(region=args.region, api_url=args.api_url, login_url=args.login_url)
-        policy = RetryPolicy(deadline_s=args.timeout, breaker_window_s=min(300.0, args.timeout))
+        settings, policy = connection_from_args(args)
     except (TraceRequestInvalid, ConfigError, ValueError) as exc:
         _say(f"invalid input: {exc}")
         return EXIT_INVALID
@@ -120,32 +92,16 @@ def run(args: argparse.Namespace) -> int:
         _say(event.message)
 
     try:
-        try:
-            with GenesysClient(settings, policy=policy) as client:
-                trace = client.trace(request, on_progress=progress)
-        except GctraceError as exc:  # audit it (a failed job also gets a "failed" summary), then report below
-            failed_summary = webhook_cli.report_failure_for_cli(exc, args)
-            if failed_summary is not None:
-                _say(f"webhook: {json.dumps(failed_summary)}")
-            raise
-    except JobFailed as exc:
-        _say(str(exc))
-        return EXIT_JOB_FAILED
-    except AuthError as exc:  # includes PermissionDenied
-        _say(str(exc))
-        return EXIT_AUTH
-    except GaveUp as exc:
-        _say(str(exc))
-        return EXIT_GAVE_UP
-    except (BadRequest, NotFound) as exc:
-        _say(f"the service refused the request: {exc}")
-        return EXIT_INVALID
-    except Cancelled as exc:
-        _say(str(exc))
-        return 130
+        with GenesysClient(settings, policy=policy) as client:
+            trace = client.trace(request, on_progress=progress)
     except GctraceError as exc:
-        _say(str(exc))
-        return EXIT_ERROR
+        # audit it (a failed job also posts a "failed" summary), then report it
+        failed_summary = webhook_cli.report_failure_for_cli(exc, args)
+        if failed_summary is not None:
+            _say(f"webhook: {json.dumps(failed_summary)}")
+        code, message = exit_status(exc)
+        _say(message)
+        return code
 
     if args.save:
         try:
