@@ -168,6 +168,13 @@ def main() -> None:
                 n += len(json.load(fh)["steps"])
         return n
 
+    # An installed package has its bytecode compiled; a source checkout with
+    # PYTHONDONTWRITEBYTECODE=1 (as here) would recompile every module in every
+    # process. Compile once, as pip would (the baseline is one small script).
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "gctrace_nb"), quiet=1)
+
     # Whole processes first, while this process is small: a child's peak RSS
     # counts its parent's size at fork on Linux.
     out_dir = Path(tempfile.mkdtemp(prefix="gctrace-bench-out-"))
@@ -193,6 +200,21 @@ def main() -> None:
           f"  (load {t_load:.3f} s, json {t_json:.3f} s; {len(ts.python_path)} traces by the Python path)")
     print(f"    in-process: {t_base / t_batch:.2f}x faster than the baseline; "
           f"{t_batch / t_bare:.2f}x the bare json.load time (target <= 3x)")
+    del ts
+    t_fig, ts = timed(lambda: load_traces(str(directory), progress=False, frames=False))
+    t_fig_json, _ = timed(ts.to_json)
+    t_f = t_fig + t_fig_json
+    print(f"(c') figures only (frames=False, what gctrace analyze uses): {t_f:.3f} s, {n_steps / t_f:,.0f} steps/s, "
+          f"{t_base / t_f:.2f}x faster than the baseline, {t_f / t_bare:.2f}x bare json.load")
+    del ts
+    from gctrace_nb.batch import auto_workers
+
+    workers = max(2, auto_workers(len(files)))
+    t_par, ts = timed(lambda: load_traces(str(directory), progress=False, frames=False, workers=workers))
+    t_par_json, _ = timed(ts.to_json)
+    t_p = t_par + t_par_json
+    print(f"(c'') figures only, {workers} processes: {t_p:.3f} s, {n_steps / t_p:,.0f} steps/s, "
+          f"{t_base / t_p:.2f}x faster than the baseline, {t_p / t_bare:.2f}x bare json.load")
     del ts
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"    peak RSS of this process: {peak / 1024:.0f} MiB")

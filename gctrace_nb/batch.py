@@ -63,8 +63,9 @@ def expand_paths(inputs: PathInput) -> list[str]:
     for item in inputs:
         text = os.fspath(item)
         if os.path.isdir(text):
-            names = sorted(n for n in os.listdir(text) if n.lower().endswith(TRACE_SUFFIXES))
-            out.extend(os.path.join(text, n) for n in names if os.path.isfile(os.path.join(text, n)))
+            with os.scandir(text) as entries:
+                names = sorted(e.name for e in entries if e.name.lower().endswith(TRACE_SUFFIXES) and e.is_file())
+            out.extend(os.path.join(text, n) for n in names)
         elif not os.path.exists(text) and any(c in text for c in "*?["):
             out.extend(sorted(p for p in _glob.glob(text, recursive=True) if os.path.isfile(p)))
         else:
@@ -901,20 +902,20 @@ def _load_parallel(sources: list, progress: bool, workers: int, frames: bool) ->
     import sys
     import threading
 
+    # start the workers first: their interpreters start while the files are sized
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "gctrace_nb._batch_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for _ in range(workers - 1)
+    ]
     sizes = np.array([_size(s) for s in sources], dtype=np.float64)
-    # a worker starts ~0.3 s late (a fresh interpreter importing polars): give it a bit less
+    # a worker starts late (a fresh interpreter): give it a bit less
     share = np.array([1.45] + [1.0] * (workers - 1))
     cuts = np.searchsorted(np.cumsum(sizes) / max(sizes.sum(), 1.0), np.cumsum(share / share.sum())[:-1])
     parts = np.split(np.arange(len(sources)), cuts)
-    procs = []
-    for part in parts[1:]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gctrace_nb._batch_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
+    for proc, part in zip(procs, parts[1:]):
         assert proc.stdin is not None
         proc.stdin.write(pickle.dumps(([sources[i] for i in part], frames)))
         proc.stdin.close()
-        procs.append(proc)
     results: list = [None] * len(procs)
 
     def collect(k: int) -> None:  # read while we work, so a full pipe never blocks the worker
