@@ -40,7 +40,7 @@ from .timestamps import parse_timestamp
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
-__all__ = ["TraceSet", "load_traces", "expand_paths", "TRACE_SUFFIXES", "analysis_json_list"]
+__all__ = ["TraceSet", "load_traces", "compare", "expand_paths", "TRACE_SUFFIXES", "analysis_json_list"]
 
 #: File suffixes taken from a directory (NDJSON holds one trace document per line).
 TRACE_SUFFIXES = (".json", ".ndjson", ".jsonl")
@@ -176,29 +176,6 @@ def _strings(values: list) -> tuple[pl.Series, np.ndarray | None]:
         bad = np.fromiter((v is not None and type(v) is not str for v in values), dtype=bool, count=len(values))
         clean = [v if type(v) is str else None for v in values]
         return pl.Series(clean, dtype=pl.String), bad
-
-
-def _timestamps(values: list) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch µs and a 'present' mask, exactly as :func:`parse_timestamp` reads each value."""
-    fixed = vec.parse_fixed_iso(values)
-    if fixed is not None:
-        out, ok, left = fixed
-        ok = ok.copy()
-        for i in left.tolist():
-            v = parse_timestamp(values[i])
-            out[i], ok[i] = (v, True) if v is not None else (0, False)
-        return out, ok
-    series, nonstr = _strings(values)
-    parsed, left = vec.parse_iso_column(series)
-    out = parsed.fill_null(0).to_numpy().astype(np.int64)
-    ok = parsed.is_not_null().to_numpy().copy()
-    rows = left if nonstr is None else np.union1d(left, np.nonzero(nonstr)[0])
-    for i in rows.tolist():
-        v = parse_timestamp(values[i])
-        if v is not None:
-            out[i] = v
-            ok[i] = True
-    return out, ok
 
 
 def _text(value: Any) -> str | None:
@@ -903,8 +880,14 @@ def _load_parallel(sources: list, progress: bool, workers: int, frames: bool) ->
     import threading
 
     # start the workers first: their interpreters start while the files are sized
+    env = dict(os.environ)  # the child must import this very package, installed or not
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "gctrace_nb._batch_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-m", "gctrace_nb._batch_worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        )
         for _ in range(workers - 1)
     ]
     sizes = np.array([_size(s) for s in sources], dtype=np.float64)
@@ -1102,3 +1085,14 @@ def run_analyze(args: Any) -> int:
     elif len(ts):
         print(escape_surrogates("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts)))))
     return status
+
+
+def compare(a: Any, b: Any, *, by: str = "node_id"):
+    """Compare two traces or two sets per node: see :func:`gctrace_nb.comparison.compare`.
+
+    (Here so that ``gctrace_nb.compare`` resolves; the implementation and
+    :func:`~gctrace_nb.comparison.compare_chart` live in :mod:`gctrace_nb.comparison`.)
+    """
+    from .comparison import compare as _compare
+
+    return _compare(a, b, by=by)

@@ -1,4 +1,4 @@
-"""The spec analysis of many traces at once, vectorised with numpy and polars.
+"""The spec analysis of many traces at once, vectorised with numpy.
 
 :func:`analyze_columns` takes the steps of many traces as flat columns and
 returns, per kept step, the same integers :func:`gctrace_nb.analysis.analyze_steps`
@@ -10,7 +10,7 @@ costs O(n log depth) array operations:
 - a clipped window is the running max of starts / min of ends up the timing
   path (clipping nests, so an empty window stays empty below);
 - the critical path: a step's *predecessor* is the best sibling ending at or
-  before its start (an as-of join per parent); each parent's chain starts at
+  before its start (an as-of lookup per parent: ``searchsorted`` on packed keys); each parent's chain starts at
   its best child and follows predecessors (marked by doubling); a step is
   walked when it and every timing ancestor are in their parent's chain; its
   critical time is its window minus the windows of its chain children.
@@ -22,44 +22,15 @@ Every virtual root is an extra node ``K + trace`` so tops are uniform.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    import polars as pl
-
 __all__ = [
-    "VectorResult", "analyze_columns", "parse_iso_column", "parse_fixed_iso", "parse_fixed_iso_bytes", "sort_rows",
+    "VectorResult", "analyze_columns", "parse_fixed_iso", "parse_fixed_iso_bytes", "sort_rows",
 ]
 
 _I64 = np.int64
 _NONE = -1
-
-# The common ISO shape, parsed natively by polars; every other string goes to
-# the pure-Python parser. Seconds stop at 59 (polars would accept a leap second).
-_FAST_ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,9})?Z$"
-
-
-def parse_iso_column(values: pl.Series) -> tuple[pl.Series, np.ndarray]:
-    """Parse a String series of timestamps; return (Int64 µs with nulls, rows left to Python).
-
-    Rows in the returned index array must be parsed by
-    :func:`gctrace_nb.timestamps.parse_timestamp`; every other row is exact.
-    """
-    import polars as pl
-
-    from .timestamps import MAX_US, MIN_US
-
-    fast = values.str.contains(_FAST_ISO).fill_null(False)
-    parsed = (
-        values.str.strptime(pl.Datetime("us"), format="%Y-%m-%dT%H:%M:%S%.fZ", strict=False)
-        .cast(pl.Int64)
-    )
-    ok = fast & parsed.is_not_null() & (parsed >= MIN_US) & (parsed <= MAX_US)
-    result = pl.select(pl.when(ok).then(parsed).otherwise(None)).to_series()
-    left = np.nonzero((~ok & values.is_not_null()).to_numpy())[0]
-    return result, left
 
 
 def parse_fixed_iso(values: list) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

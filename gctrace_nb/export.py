@@ -34,7 +34,7 @@ _SPAN_KIND_INTERNAL = 1
 
 
 def _as_set(value: Any):
-    from .compare import as_trace_set
+    from .comparison import as_trace_set
 
     return as_trace_set(value)
 

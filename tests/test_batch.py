@@ -307,3 +307,27 @@ def test_figures_only_mode_gives_the_same_figures(tmp_path):
     both = load_traces(tmp_path, progress=False, frames=False, workers=2)
     assert both.to_json() == full.to_json()
 
+
+
+def test_fixed_iso_bytes_parser_matches_parse_timestamp():
+    from gctrace_nb.batch_vectorized import parse_fixed_iso
+    from gctrace_nb.timestamps import parse_timestamp
+
+    rng = random.Random(11)
+    for length_fraction in (None, 1, 3, 6, 9):
+        values = []
+        for _ in range(400):
+            y, mo, d = rng.choice([1, 1970, 2000, 2024, 2100, 9999]), rng.randint(0, 13), rng.randint(0, 32)
+            h, mi, s = rng.randint(0, 24), rng.randint(0, 60), rng.randint(0, 60)
+            frac = "" if length_fraction is None else "." + "".join(rng.choice("0123456789") for _ in range(length_fraction))
+            text = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}Z"
+            if rng.random() < 0.05:  # the right length, the wrong shape
+                i = rng.randrange(len(text))
+                text = text[:i] + rng.choice("x-:T ") + text[i + 1:]
+            values.append(text)
+        out, ok, odd = parse_fixed_iso(values)
+        for i, text in enumerate(values):
+            if i in set(odd.tolist()):
+                continue  # left to parse_timestamp
+            expected = parse_timestamp(text)
+            assert (out[i] if ok[i] else None) == expected, text

@@ -9,7 +9,7 @@ import pytest
 from gctrace_nb import load_trace
 from gctrace_nb.batch import load_traces
 from gctrace_nb.cli import main
-from gctrace_nb.compare import Comparison, compare, compare_chart
+from gctrace_nb.comparison import Comparison, compare, compare_chart
 
 from batch_helpers import BASE_MS, iso
 
@@ -101,3 +101,13 @@ def test_cli_compare(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("nope", encoding="utf-8")
     assert main(["compare", str(tmp_path / "bad.json"), str(b)]) == 2
     assert "no readable trace" in capsys.readouterr().err
+
+
+def test_package_level_compare_name(tmp_path):
+    import gctrace_nb
+
+    a = write(tmp_path, "a.json", trace(200))
+    b = write(tmp_path, "b.json", trace(300))
+    result = gctrace_nb.compare(str(a), str(b))
+    assert isinstance(result, Comparison)
+    assert {r["node_id"]: r["delta_p50_ms"] for r in result.nodes.iter_rows(named=True)}["lookup"] == 100.0

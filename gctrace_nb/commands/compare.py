@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..batch import load_traces
-    from ..compare import compare, compare_chart
+    from ..comparison import compare, compare_chart
     from ..textsafe import escape_surrogates
 
     status = EXIT_OK
