@@ -40,7 +40,9 @@ from .timestamps import parse_timestamp
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
-__all__ = ["TraceSet", "load_traces", "compare", "expand_paths", "TRACE_SUFFIXES", "analysis_json_list"]
+__all__ = [
+    "TraceSet", "load_traces", "compare", "expand_paths", "TRACE_SUFFIXES", "analysis_json_list", "iter_analysis_json",
+]
 
 #: File suffixes taken from a directory (NDJSON holds one trace document per line).
 TRACE_SUFFIXES = (".json", ".ndjson", ".jsonl")
@@ -512,19 +514,73 @@ def _vector_rows(chunk, r, rows, failed, positions, start_us, end_us, has_start,
     return frame
 
 
-@dataclass
+class _Pool:
+    """The strings and floats of one chunk's figures, stored compactly: one string, two arrays.
+
+    Keeping the parsed id strings themselves would pin the memory of every
+    document they came from (a batch of 20,000 traces grew by ~75 bytes a step).
+    """
+
+    __slots__ = ("blob", "offsets", "values")
+
+    def __init__(self, strings: list, values: list) -> None:
+        self.blob = "".join(strings)
+        self.offsets = np.zeros(len(strings) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)), out=self.offsets[1:])
+        self.values = np.array(values, dtype=np.float64)
+
+    def strings(self, lo: int, hi: int) -> list:
+        cuts = self.offsets[lo:hi + 1].tolist()
+        blob = self.blob
+        return [blob[a:b] for a, b in zip(cuts, cuts[1:])]
+
+    def floats(self, lo: int, hi: int) -> list:
+        return self.values[lo:hi].tolist()
+
+
+@dataclass(slots=True)
 class _Figures:
-    """One trace's spec figures (what its JSON object and its ``traces`` row show)."""
+    """One trace's spec figures (what its JSON object and its ``traces`` row show).
+
+    The critical path and the bottleneck are lists and a string, or (for the
+    vector path) ranges into a :class:`_Pool`.
+    """
 
     valid_steps: int
     earliest_us: int | None
     total_us: int
-    critical_path: list
-    critical_ms: list
-    bottleneck: str | None
+    path: Any  # list of ids, or (pool, lo, hi)
+    path_ms: Any  # list of ms, or None when pooled
+    bottleneck_ref: Any  # id or None, or (pool, index)
     bottleneck_ms: float | None
     failed_nodes: list
     anomalies: list
+
+    @property
+    def critical_path(self) -> list:
+        if isinstance(self.path, list):
+            return self.path
+        pool, lo, hi = self.path
+        return pool.strings(lo, hi)
+
+    @property
+    def critical_ms(self) -> list:
+        if self.path_ms is not None:
+            return self.path_ms
+        pool, lo, hi = self.path
+        return pool.floats(lo, hi)
+
+    @property
+    def path_length(self) -> int:
+        return len(self.path) if isinstance(self.path, list) else self.path[2] - self.path[1]
+
+    @property
+    def bottleneck(self) -> str | None:
+        ref = self.bottleneck_ref
+        if ref is None or isinstance(ref, str):
+            return ref
+        pool, index = ref
+        return pool.strings(index, index + 1)[0]
 
 
 def _analysis_figures(a: Analysis) -> _Figures:
@@ -533,9 +589,9 @@ def _analysis_figures(a: Analysis) -> _Figures:
         valid_steps=a.valid_steps,
         earliest_us=min(valid) if valid else None,
         total_us=round(a.total_ms * 1000),
-        critical_path=list(a.critical_path),
-        critical_ms=[a.critical_ms[i] for i in a.critical_path],
-        bottleneck=a.bottleneck.node_id if a.bottleneck else None,
+        path=list(a.critical_path),
+        path_ms=[a.critical_ms[i] for i in a.critical_path],
+        bottleneck_ref=a.bottleneck.node_id if a.bottleneck else None,
         bottleneck_ms=a.bottleneck.critical_ms if a.bottleneck else None,
         failed_nodes=list(a.failed_nodes),
         anomalies=[list(p) for p in a.anomalies],
@@ -584,7 +640,11 @@ def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: 
     bounds = np.searchsorted(tk[o], np.arange(F + 1)).tolist()
     # the bottleneck: most critical time, then earliest window start, then nodeId
     bf = _bottlenecks(on, tk[on], crit[on], r.ws[on], ids)
-    bottleneck = {t: (n, c / 1000.0) for t, n, c in zip(tk[bf].tolist(), ids.take(bf), crit[bf].tolist())}
+    bn_traces = tk[bf].tolist()
+    pool = _Pool(path_ids + ids.take(bf), cms + (crit[bf] / 1000.0).tolist())
+    del path_ids
+    n_path = len(cms)
+    bottleneck = {t: (n_path + k, c / 1000.0) for k, (t, c) in enumerate(zip(bn_traces, crit[bf].tolist()))}
     failed_by: dict[int, list] = {}
     fi = np.nonzero(failed)[0]
     for t, nid in zip(tk[fi].tolist(), ids.take(fi)):
@@ -606,9 +666,9 @@ def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: 
             valid_steps=nv,
             earliest_us=earliest[f] if nv else None,
             total_us=latest[f] - earliest[f] if nv else 0,
-            critical_path=path_ids[lo:hi],
-            critical_ms=cms[lo:hi],
-            bottleneck=bn[0] if bn else None,
+            path=(pool, lo, hi),
+            path_ms=None,
+            bottleneck_ref=(pool, bn[0]) if bn else None,
             bottleneck_ms=bn[1] if bn else None,
             failed_nodes=sorted(failed_by.get(f, ())),
             anomalies=[list(p) for p in sorted(anomalies.get(f, ()))],
@@ -668,7 +728,7 @@ class TraceSet:
                 "total_ms": pl.Series([f.total_us / 1000.0 for f in figs], dtype=pl.Float64),
                 "bottleneck": _clean_strings([f.bottleneck for f in figs]),
                 "bottleneck_ms": pl.Series([f.bottleneck_ms for f in figs], dtype=pl.Float64),
-                "critical_path_length": pl.Series([len(f.critical_path) for f in figs], dtype=pl.Int64),
+                "critical_path_length": pl.Series([f.path_length for f in figs], dtype=pl.Int64),
                 "steps": pl.Series(steps, dtype=pl.Int64),
                 "valid_steps": pl.Series([f.valid_steps for f in figs], dtype=pl.Int64),
                 "accuracy_rate": pl.Series(
@@ -770,6 +830,10 @@ class TraceSet:
         """Each trace's spec §5 object (``Analysis.to_json(file)``), in load order."""
         return analysis_json_list(self)
 
+    def iter_json(self) -> Iterator[dict]:
+        """Each trace's spec §5 object, one at a time."""
+        return iter_analysis_json(self)
+
     def trace(self, index: int):
         """Load trace ``index`` again as a :class:`~gctrace_nb.model.Trace` (from its file)."""
         from .model import Trace
@@ -800,28 +864,31 @@ def _dt(col: str) -> pl.Expr:
 
 
 def analysis_json_list(ts: TraceSet) -> list[dict]:
-    """The spec §5 objects of every trace in ``ts`` (what ``gctrace analyze --format json`` prints).
+    """The spec §5 objects of every trace in ``ts`` (what ``gctrace analyze --format json`` prints)."""
+    return list(iter_analysis_json(ts))
+
+
+def iter_analysis_json(ts: TraceSet) -> Iterator[dict]:
+    """The spec §5 objects one at a time (a large set's JSON need not be held whole).
 
     Milliseconds are ``µs / 1000``: for an integer count of µs that float is
     already what :func:`gctrace_nb.analysis.ms` rounds it to.
     """
-    out = []
     for label, n, f in zip(ts.labels, ts._steps_total, ts._figures):
-        out.append(
-            {
-                "file": label,
-                "steps": n,
-                "valid_steps": f.valid_steps,
-                "accuracy_rate": round(f.valid_steps / n, 4) if n else 0.0,
-                "total_ms": f.total_us / 1000.0,
-                "critical_path": list(f.critical_path),
-                "critical_ms": dict(zip(f.critical_path, f.critical_ms)),
-                "bottleneck": {"node_id": f.bottleneck, "critical_ms": f.bottleneck_ms} if f.bottleneck is not None else None,
-                "failed_nodes": list(f.failed_nodes),
-                "anomalies": [list(p) for p in f.anomalies],
-            }
-        )
-    return out
+        path = f.critical_path
+        bottleneck = f.bottleneck
+        yield {
+            "file": label,
+            "steps": n,
+            "valid_steps": f.valid_steps,
+            "accuracy_rate": round(f.valid_steps / n, 4) if n else 0.0,
+            "total_ms": f.total_us / 1000.0,
+            "critical_path": list(path),
+            "critical_ms": dict(zip(path, f.critical_ms)),
+            "bottleneck": {"node_id": bottleneck, "critical_ms": f.bottleneck_ms} if bottleneck is not None else None,
+            "failed_nodes": list(f.failed_nodes),
+            "anomalies": [list(p) for p in f.anomalies],
+        }
 
 
 def load_traces(
@@ -992,6 +1059,21 @@ def _load(sources: list, progress: bool, frames: bool = True) -> TraceSet:
 
 
 # ------------------------------------------------------------------ the CLI
+def _write_json_array(items: Iterator[Any], out: Any, batch: int = 256) -> None:
+    """Write ``[item, ...]`` as compact JSON, a batch at a time (memory stays flat)."""
+    out.write("[")
+    first = True
+    buffer: list = []
+    for item in items:
+        buffer.append(item)
+        if len(buffer) == batch:
+            out.write(("" if first else ",") + _dumps(buffer)[1:-1])
+            first, buffer = False, []
+    if buffer:
+        out.write(("" if first else ",") + _dumps(buffer)[1:-1])
+    out.write("]\n")
+
+
 def _dumps(obj: Any) -> str:
     """Compact JSON text (orjson; the standard library where orjson refuses, e.g. lone surrogates)."""
     import orjson
@@ -1081,7 +1163,7 @@ def run_analyze(args: Any) -> int:
         else:
             print(escape_surrogates(summary_text(table)))
     elif args.format == "json":
-        sys.stdout.write(_dumps(ts.to_json()) + "\n")
+        _write_json_array(iter_analysis_json(ts), sys.stdout)
     elif len(ts):
         print(escape_surrogates("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts)))))
     return status
