@@ -479,7 +479,7 @@ def _vector_rows(chunk, r, rows, failed, positions, start_us, end_us, has_start,
 
     c = chunk.cols
     k = rows.shape[0]
-    node_ids = pl.Series([chunk.ids[i] for i in rows.tolist()], dtype=pl.String)
+    node_ids = pl.Series(chunk.ids, dtype=pl.String).gather(rows)  # ids are strings or None here
     status, _ = _strings(c["status"])
     errors_msg, _ = _strings(c["error"])
     names, _ = _strings(c["name"])
