@@ -4,10 +4,12 @@ Files are parsed with orjson (the standard library where orjson refuses, so
 exactly the documents :func:`gctrace_nb.documents.read_document` accepts are
 read), turned into flat columns a chunk at a time, and analysed by
 :mod:`gctrace_nb.batch_vectorized`. Traces the vector path does not handle
-(non-object entries, non-string ``parentId``/``status``/``errorMessage``,
-cycles) are analysed one by one with :func:`gctrace_nb.analysis.analyze_steps`.
-Both paths produce the same integers, so every figure here agrees with
-analysing each trace alone.
+(entries that are not objects, parent cycles, documents only the standard
+library reads, unhashable ids; with step frames also a ``status`` or
+``errorMessage`` that is not text) are analysed one by one with
+:func:`gctrace_nb.analysis.analyze_steps`. Both paths produce the same
+integers, so every figure here agrees with analysing each trace alone
+(``tests/test_batch.py`` checks it on random, dirty and hypothesis-made traces).
 
 Example::
 
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
 import numpy as np
 
 from . import batch_vectorized as vec
-from .analysis import ANOMALY_KINDS, FAILED_STATUSES, Analysis, analyze_steps, ms
+from .analysis import ANOMALY_KINDS, FAILED_STATUSES, Analysis, analyze_steps
 from .documents import find_steps, read_document
 from .errors import TraceFormatError
 from .textsafe import escape_surrogates, replace_surrogates
@@ -262,10 +264,11 @@ class _Chunk:
     """Columns of a few hundred thousand steps, taken from each document as it is read.
 
     Taking the fields right after parsing keeps each document's objects hot in
-    the CPU cache, and lets it be freed at once. A document the vector path
-    cannot read (entries that are not objects; a ``parentId``, ``status`` or
-    ``errorMessage`` that is neither a string nor null) keeps its steps for
-    :func:`analyze_steps`.
+    the CPU cache, and lets it be freed at once. Ids become per-document codes
+    (``dict.setdefault`` positions), so (trace, code) keys are exact. A document
+    the vector path cannot read (entries that are not objects, unhashable
+    ``parentId``/``status``; with frames, a ``status`` or ``errorMessage`` that
+    is not text) keeps its steps for :func:`analyze_steps`.
     """
 
     def __init__(self, frames: bool = True) -> None:
@@ -865,7 +868,16 @@ def _dt(col: str) -> pl.Expr:
 
 def analysis_json_list(ts: TraceSet) -> list[dict]:
     """The spec §5 objects of every trace in ``ts`` (what ``gctrace analyze --format json`` prints)."""
-    return list(iter_analysis_json(ts))
+    import gc
+
+    # many small acyclic dicts and lists: the cyclic collector would re-walk them all, again and again
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return list(iter_analysis_json(ts))
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def iter_analysis_json(ts: TraceSet) -> Iterator[dict]:
