@@ -331,3 +331,17 @@ def test_fixed_iso_bytes_parser_matches_parse_timestamp():
                 continue  # left to parse_timestamp
             expected = parse_timestamp(text)
             assert (out[i] if ok[i] else None) == expected, text
+
+
+def test_cli_analyze_directory_text_and_ndjson_file(tmp_path, capsys):
+    rng = random.Random(12)
+    write(tmp_path, "a.json", realistic_trace(rng, size=10))
+    lines = [json.dumps(realistic_trace(rng, size=8)), json.dumps(realistic_trace(rng, size=6))]
+    (tmp_path / "more.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["analyze", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ottleneck") >= 3  # one summary per trace
+    assert main(["analyze", str(tmp_path / "more.ndjson"), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["file"] for d in data] == [f"{tmp_path / 'more.ndjson'}:1", f"{tmp_path / 'more.ndjson'}:2"]
+    assert data[1] == analyze_steps(json.loads(lines[1])).to_json(f"{tmp_path / 'more.ndjson'}:2")
