@@ -38,22 +38,36 @@ _COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``gctrace`` parser; with ``only``, just that sub-command's module is imported."""
     parser = argparse.ArgumentParser(
         prog="gctrace",
         description="Trace and analyse Genesys Cloud flow executions.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in _COMMAND_MODULES:
+    for name in (only,) if only else _COMMAND_MODULES:
         module = importlib.import_module(f"gctrace_nb.commands.{name}")
         module.register(sub)
     return parser
 
 
+def _command_module(argv: list[str]) -> str | None:
+    """The module of the sub-command named first in ``argv``, if it is one (else ``None``)."""
+    if argv and not argv[0].startswith("-"):
+        name = argv[0].replace("-", "_")
+        if name in _COMMAND_MODULES:
+            return name
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``gctrace`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    # importing every command costs ~0.1 s (simulator, requests, ...): a run of one
+    # command imports only its own module; help and errors still list them all
+    parser = build_parser(_command_module(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage; keep that, but return it

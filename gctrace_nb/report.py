@@ -5,7 +5,7 @@ plain dict per trace from ``trace.analysis``, ``trace.steps`` and
 ``trace.segments`` (so the page agrees with ``gctrace analyze``), then jinja2
 templates in ``gctrace_nb/templates/`` render it with autoescaping on. Only
 two values are inserted unescaped, both produced by a library that escapes
-trace text itself: the DAG's SVG (graphviz, see :mod:`gctrace_nb.render.dag`)
+trace text itself: the DAG's SVG (graphviz, see :mod:`gctrace_nb.render.graph`)
 and the gantt's HTML (plotly, which writes its JSON with ``<`` as ``\\u003c``).
 
 - :func:`report_html`: a full page (plotly.js inlined once, so it opens offline).
@@ -105,7 +105,7 @@ def summarize(
         index: its position on the page (element ids are prefixed ``t{index}-``).
         plotlyjs: how the gantt loads plotly.js: ``"inline"``, ``"cdn"``, or
             ``False`` when an earlier figure on the page already loaded it.
-        full_dag: draw every step in the DAG (see :func:`~gctrace_nb.render.dag.dag`).
+        full_dag: draw every step in the DAG (see :func:`~gctrace_nb.render.graph.dag`).
         max_nodes: fold the DAG above this many steps.
         max_rows: list at most this many steps in the steps table.
 
@@ -115,8 +115,8 @@ def summarize(
     import graphviz
 
     from .render import _tree
-    from .render.dag import dag_svg
-    from .render.gantt import gantt
+    from .render.graph import dag_svg
+    from .render.timeline import gantt
 
     a = trace.analysis
     m = trace.metadata

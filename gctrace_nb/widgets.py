@@ -671,14 +671,14 @@ def _steps_bundle(trace: "Trace") -> dict[str, Any]:
 
 
 def _dag_bundle(trace: "Trace") -> dict[str, Any]:
-    from .render.dag import dag_svg
+    from .render.graph import dag_svg
 
     svg = dag_svg(trace)
     return {"image/svg+xml": svg, "text/plain": f"DAG of {trace.analysis.steps_total} steps"}
 
 
 def _gantt_bundle(trace: "Trace") -> dict[str, Any]:
-    from .render.gantt import gantt
+    from .render.timeline import gantt
 
     fig = gantt(trace)
     return {

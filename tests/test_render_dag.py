@@ -1,4 +1,4 @@
-"""gctrace_nb.render.dag: the DOT source, the SVG dot makes of it, folding, a missing dot."""
+"""gctrace_nb.render.graph: the DOT source, the SVG dot makes of it, folding, a missing dot."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from _render_samples import HOSTILE_IDS, branchy_trace, hostile_trace, wide_steps
 from gctrace_nb import RendererUnavailable, load_trace
 from gctrace_nb.render import dag, dag_svg
-from gctrace_nb.render.dag import CRITICAL_COLOR, FAILED_FILL, FAILED_LINE
+from gctrace_nb.render.graph import CRITICAL_COLOR, FAILED_FILL, FAILED_LINE
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"

@@ -1,4 +1,4 @@
-"""gctrace_nb.render.gantt: the figure's data (bars, rows, colours, highlight, hover)."""
+"""gctrace_nb.render.timeline: the figure's data (bars, rows, colours, highlight, hover)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from _render_samples import HOSTILE_IDS, branchy_trace, hostile_trace, step, wide_steps
 from gctrace_nb import load_trace
 from gctrace_nb.render import gantt
-from gctrace_nb.render.gantt import CRITICAL_COLOR, STATUS_COLORS
+from gctrace_nb.render.timeline import CRITICAL_COLOR, STATUS_COLORS
 
 
 def bar_color(fig: go.Figure, row: int) -> str:

@@ -240,13 +240,21 @@ def test_cli_names_a_bad_file_and_still_reports_the_others(files, tmp_path, caps
     assert out.read_text(encoding="utf-8").count('<section class="trace"') == 1
 
 
-def test_cli_refuses_directories_and_writes_nothing_when_no_file_loads(files, tmp_path, capsys):
-    _, _, bad = files
-    out = tmp_path / "report.html"
-    assert main(["report", str(tmp_path), "-o", str(out)]) == EXIT_INVALID
+def test_cli_writes_a_batch_page_for_a_directory_and_nothing_when_no_file_loads(files, tmp_path, capsys):
+    good, other, bad = files
+    out = tmp_path / "out" / "batch.html"
+    out.parent.mkdir()
+    # the directory holds one unreadable file: named on stderr, exit 2, the page still written
+    assert main(["report", str(tmp_path), "-o", str(out), "--cdn"]) == EXIT_INVALID
+    page = out.read_text(encoding="utf-8")
+    assert "bad.json" in capsys.readouterr().err
+    assert "flow.json" in page and "other.json" in page
+    out.unlink()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["report", str(empty), "-o", str(out)]) == EXIT_INVALID
     assert main(["report", str(bad), "-o", str(out)]) == EXIT_INVALID
     assert not out.exists()
-    assert "directory" in capsys.readouterr().err
 
 
 def test_cli_without_dot_warns_and_writes_the_page(files, tmp_path, capsys, monkeypatch):

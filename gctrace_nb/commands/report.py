@@ -7,9 +7,10 @@ is named on stderr in one line and the exit status is 2, but the page is still
 written for the others. Without the graphviz ``dot`` binary the page is
 written with a note in place of each DAG (and a warning on stderr).
 
-``run(args)`` only dispatches: plain files go to :func:`report_files`.
-Directory arguments are refused for now; a batch report over a directory
-plugs in as another branch of :func:`run`.
+``run(args)`` only dispatches: plain files go to :func:`report_files`; a
+directory argument makes a batch report over every trace given
+(:func:`gctrace_nb.batch_report.report_directories`): top bottlenecks,
+failure hotspots, duration distributions.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch on what was given: today, files only."""
+    """Dispatch on what was given: files get a page per trace, directories a batch page."""
     if args.max_nodes < 1:
         _say(f"--max-nodes must be at least 1, got {args.max_nodes}")
         return EXIT_INVALID
-    directories = [f for f in args.files if Path(f).is_dir()]
-    if directories:
-        _say(f"{directories[0]} is a directory; give trace files (a batch report over directories is not available yet)")
-        return EXIT_INVALID
+    if any(Path(f).is_dir() for f in args.files):
+        from ..batch_report import report_directories
+
+        return report_directories(args)
     return report_files(args.files, args)
 
 
@@ -67,7 +68,7 @@ def report_files(files: list[str], args: argparse.Namespace) -> int:
     if not traces:
         return status or EXIT_INVALID
     if not _dot_available():
-        from ..render.dag import INSTALL_HINT
+        from ..render.graph import INSTALL_HINT
 
         _say(f"DAGs left out: {_one_line(INSTALL_HINT)}")
     try:

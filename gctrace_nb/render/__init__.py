@@ -19,8 +19,10 @@ from typing import Any
 
 __all__ = ["dag", "dag_svg", "gantt"]
 
-# public name -> submodule that defines it
-_LAZY = {"dag": "dag", "dag_svg": "dag", "gantt": "gantt"}
+# public name -> submodule that defines it. The submodules are named apart from
+# the functions: importing a submodule ``dag`` would bind the package attribute
+# ``dag`` to the module and hide the function.
+_LAZY = {"dag": "graph", "dag_svg": "graph", "gantt": "timeline"}
 
 
 def __getattr__(name: str) -> Any:
