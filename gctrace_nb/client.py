@@ -98,6 +98,11 @@ def extract_job_id(location: str | None, body: Any = None) -> str | None:
     return None
 
 
+def _attempt_timeout(timeout: float, budget: RetryBudget) -> float:
+    """The per-request timeout, never past the operation's deadline (a slow server cannot hold us)."""
+    return max(0.001, min(timeout, budget.remaining()))
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -287,7 +292,7 @@ class GenesysClient:
             try:
                 resp = self.session.request(
                     method, url, json=json, params=params, headers=headers,
-                    auth=self.auth, timeout=self.settings.timeout,
+                    auth=self.auth, timeout=_attempt_timeout(self.settings.timeout, budget),
                 )
             except _TRANSIENT_EXC as exc:
                 status: int | None = None

@@ -507,7 +507,8 @@ def _fetch_plain(client: "GenesysClient", session: requests.Session, url: str, *
         attempt += 1
         retry_after = None
         try:
-            resp = session.get(url, auth=_NoAuthorization(), timeout=client.settings.timeout, stream=True,
+            resp = session.get(url, auth=_NoAuthorization(),
+                               timeout=max(0.001, min(client.settings.timeout, budget.remaining())), stream=True,
                                proxies=proxies, verify=verify, headers={"Accept": "application/json"})
         except _TRANSIENT_EXC as exc:
             status: int | None = None
