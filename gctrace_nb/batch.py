@@ -88,6 +88,8 @@ class _Doc:
     # read by the core's reader (orjson refused it: e.g. lone surrogates), or given in
     # memory: analysed by the pure-Python path, whose frames clean such strings
     slow: bool = False
+    # steps are typed structs (:func:`_typed_decoder`), not dicts: every field read is text or None
+    typed: bool = False
 
 
 def _flow_id(metadata: dict) -> str | None:
@@ -101,8 +103,84 @@ def _loads(data: bytes) -> Any:
     return orjson.loads(data)
 
 
-def _read_file(path: str) -> tuple[list[_Doc], list[tuple[str, str]]]:
-    """Read one file into trace documents and errors (never raises for bad input)."""
+#: Step keys read from a typed document: the analysis's, and with frames the text columns'.
+_TYPED_FIELDS = ("nodeId", "parentId", "startTime", "endTime", "status")
+_TYPED_FRAME_FIELDS = ("errorMessage", "name", "nodeName", "actionName", "displayName", "label")
+_DECODERS: dict = {}
+_DIGIT_FLAGS = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))  # digit -> "1", else "0"
+
+
+def _typed_decoder(frames: bool):
+    """A msgspec decoder of ``{"steps": [...], "metadata": {...}}`` into structs whose
+    fields are the step keys the batch reads, each text or null (default null).
+
+    Strict: any other type there, another shape, anything but strict JSON raises,
+    and the caller reads the file the general way. Unknown keys are skipped without
+    building objects for them, which is most of the speed.
+    """
+    dec = _DECODERS.get(frames)
+    if dec is None:
+        from typing import Optional
+
+        import msgspec
+
+        fields = _TYPED_FIELDS + (_TYPED_FRAME_FIELDS if frames else ())
+        step = msgspec.defstruct("TypedStep", [(f, Optional[str], None) for f in fields], gc=False)
+        meta = msgspec.defstruct("TypedMetadata", [("flow_id", Optional[str], None)], gc=False)
+        doc = msgspec.defstruct("TypedDocument", [("steps", list[step]), ("metadata", Optional[meta], None)], gc=False)
+        dec = _DECODERS[frames] = msgspec.json.Decoder(doc)
+    return dec
+
+
+def _long_digit_run(data: bytes) -> bool:
+    """True if ``data`` may hold more digits in a row than ``int()`` accepts from text.
+
+    The standard library refuses such an integer (``ValueError``), and the core's
+    reader with it; msgspec would skip it in a key it does not read. Any run of
+    ``limit + 1`` digits covers a whole stretch ``[k*S, k*S + S]`` with
+    ``S = (limit + 1) // 2``: only those stretches are checked.
+    """
+    import sys
+
+    limit = sys.get_int_max_str_digits()
+    if not limit or len(data) <= limit:
+        return False
+    stride = (limit + 1) // 2
+    flags = data[::stride].translate(_DIGIT_FLAGS)
+    k = flags.find(b"11")
+    while k >= 0:
+        if data[k * stride:(k + 1) * stride + 1].isdigit():
+            return True
+        k = flags.find(b"11", k + 1)
+    return False
+
+
+def _decode_typed(data: bytes, frames: bool) -> Any:
+    """The typed document of ``data``, or ``None`` where the general reader must decide.
+
+    Accepts only what the standard library reads to the same values: strict JSON
+    (msgspec), valid UTF-8 throughout (msgspec does not check skipped strings),
+    no integer too long for ``int()``.
+    """
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if _long_digit_run(data):
+        return None
+    try:
+        return _typed_decoder(frames).decode(data)
+    except Exception:  # not this shape, a type we do not take here, not strict JSON, too deep
+        return None
+
+
+def _read_file(path: str, typed: bool | None = None) -> tuple[list[_Doc], list[tuple[str, str]]]:
+    """Read one file into trace documents and errors (never raises for bad input).
+
+    ``typed`` (the frames flag, or ``None`` for plain dicts): documents of the
+    common shape come as typed structs, read without a dict per step.
+    """
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -110,6 +188,11 @@ def _read_file(path: str) -> tuple[list[_Doc], list[tuple[str, str]]]:
         data = None
     if data is not None and path.lower().endswith(_NDJSON_SUFFIXES):
         return _read_ndjson(path, data)
+    if data is not None and typed is not None:
+        doc = _decode_typed(data, typed)
+        if doc is not None:
+            meta = doc.metadata
+            return [_Doc(path, path, None, doc.steps, None if meta is None else meta.flow_id, typed=True)], []
     if data is not None:
         try:
             doc = find_steps(_loads(data), path)
@@ -150,18 +233,29 @@ def _read_ndjson(path: str, data: bytes, *, strict: bool = False) -> tuple[list[
     return docs, errors
 
 
-def _iter_docs(sources: Sequence[Any], progress: bool, errors: list) -> Iterator[_Doc]:
-    from tqdm.auto import tqdm
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
 
+    def close(self) -> None:
+        pass
+
+
+def _iter_docs(sources: Sequence[Any], progress: bool, errors: list, typed: bool | None = None) -> Iterator[_Doc]:
     from .model import Trace
 
-    bar = tqdm(total=len(sources), disable=not progress, unit="file", desc="traces")
+    if progress:
+        from tqdm.auto import tqdm  # ~35 ms to import: only when a bar is shown
+
+        bar = tqdm(total=len(sources), unit="file", desc="traces")
+    else:
+        bar = _NoBar()
     try:
         for source in sources:
             if isinstance(source, Trace):
                 yield _Doc(source.name or "<trace>", None, None, source.raw_steps, source.metadata.flow_id, slow=True)
             else:
-                docs, errs = _read_file(source)
+                docs, errs = _read_file(source, typed)
                 errors.extend(errs)
                 yield from docs
             bar.update(1)
@@ -260,6 +354,10 @@ def _analysis_rows_cleaned(a: Analysis, trace_id: int, clean) -> pl.DataFrame:
 _STR_OR_NONE = frozenset({str, type(None)})
 
 
+def _call_on(getter, obj):
+    return getter(obj)
+
+
 class _Chunk:
     """Columns of a few hundred thousand steps, taken from each document as it is read.
 
@@ -304,14 +402,15 @@ class _Chunk:
 
     def add(self, doc: _Doc) -> None:
         """Take what the analysis needs from one parsed document, while it is hot in the cache."""
-        from itertools import count
-
         steps = doc.steps
         self.sources.append(doc.steps if doc.path is None else (doc.path, doc.line))
         t = self.n_docs
         self.n_docs += 1
         n = len(steps)
         self.n_steps += n
+        if doc.typed:
+            self._add_typed(t, steps)
+            return
         if doc.slow or set(map(type, steps)) - {dict}:
             self.slow[t] = steps
             return
@@ -329,20 +428,60 @@ class _Chunk:
         except TypeError:  # an object or a list as a status
             self.slow[t] = steps
             return
-        row0 = self.n_rows
         ids = list(map(dict.get, steps, repeat("nodeId")))
         if set(map(type, ids)) - {str}:  # numbers, lists, null: not ids (spec: missing_id)
             ids = [v if type(v) is str else None for v in ids]
+        if not self._add_codes(ids, parent, n):  # a list or an object as a parentId
+            self.slow[t] = steps
+            return
+        starts = list(map(dict.get, steps, repeat("startTime")))
+        ends = list(map(dict.get, steps, repeat("endTime")))
+        names = None
+        if self.frames:
+            from .frames import step_name
+
+            names = list(map(dict.get, steps, repeat("name")))
+            if "" in names or set(map(type, names)) != {str}:
+                names = [step_name(step) for step in steps]
+        self._add_rest(t, n, distinct_status, status, starts, ends, parent, error, names)
+
+    def _add_typed(self, t: int, steps: list) -> None:
+        """:meth:`add` for typed structs: every field is already text or ``None``."""
+        from operator import attrgetter
+
+        ids = list(map(attrgetter("nodeId"), steps))
+        parent = list(map(attrgetter("parentId"), steps))
+        status = list(map(attrgetter("status"), steps))
+        self._add_codes(ids, parent, len(steps))  # str or None: always hashable
+        starts = list(map(attrgetter("startTime"), steps))
+        ends = list(map(attrgetter("endTime"), steps))
+        error = names = None
+        if self.frames:
+            error = list(map(attrgetter("errorMessage"), steps))
+            names = list(map(attrgetter("name"), steps))
+            if "" in names or None in names:  # as frames.step_name: the first non-empty name key
+                getters = [attrgetter(k) for k in _TYPED_FRAME_FIELDS[1:]]
+                names = [next((v for v in map(_call_on, getters, repeat(s)) if v), None) for s in steps]
+        self._add_rest(t, len(steps), set(status), status, starts, ends, parent, error, names)
+
+    def _add_codes(self, ids: list, parent: list, n: int) -> bool:
+        """Per-document codes of ids and parent ids (False, nothing added: a parent is unhashable)."""
+        from itertools import count
+
+        row0 = self.n_rows
         seen: dict = {}
         try:
             self.pcodes.extend(map(seen.setdefault, parent, count(n)))
-        except TypeError:  # a list or an object as a parentId
+        except TypeError:
             del self.pcodes[row0:]
-            self.slow[t] = steps
-            return
+            return False
         self.codes.extend(map(seen.setdefault, ids, count()))
         self.no_id.append((seen.get(None, -1), seen.get("", -1)))
         self.ids.extend(ids)
+        return True
+
+    def _add_rest(self, t, n, distinct_status, status, starts, ends, parent, error, names) -> None:
+        row0 = self.n_rows
         cache = self.status_cache
         bad = []
         for value in distinct_status:
@@ -354,8 +493,7 @@ class _Chunk:
         if bad:
             bad_set = set(bad)
             self.failed_rows.extend(row0 + i for i, v in enumerate(status) if v in bad_set)
-        for which, key in (("start", "startTime"), ("end", "endTime")):
-            values = list(map(dict.get, steps, repeat(key)))
+        for which, values in (("start", starts), ("end", ends)):
             try:
                 blob = "".join(values)
             except TypeError:
@@ -366,11 +504,6 @@ class _Chunk:
             else:
                 self.odd_times.append((which, row0, values))
         if self.frames:
-            from .frames import step_name
-
-            names = list(map(dict.get, steps, repeat("name")))
-            if "" in names or set(map(type, names)) != {str}:
-                names = [step_name(step) for step in steps]
             c = self.cols
             c["parent"].extend(parent)
             c["status"].extend(status)
@@ -1048,7 +1181,7 @@ def _load(sources: list, progress: bool, frames: bool = True) -> TraceSet:
         figures.extend(figs)
         chunk = _Chunk(frames)
 
-    for doc in _iter_docs(sources, progress, errors):
+    for doc in _iter_docs(sources, progress, errors, frames):
         labels.append(doc.label)
         paths.append(doc.path)
         lines.append(doc.line)
