@@ -96,7 +96,7 @@ class Quirks:
     # ---- flow history
     instances: int = 3
     page_cap: int = 2  # the server's own page size, whatever pageSize says
-    next_uri: str = "relative"  # relative | absolute | none
+    next_uri: str = "relative"  # relative | absolute | absolute_alt_host | absolute_purecloud | none
     job_polls_registered: int = 1
     job_polls_running: int = 1
     download_form: str = "presigned"  # presigned | downloads_api
@@ -431,7 +431,8 @@ def _handler_for(server: HostileServer) -> type:
                             "pageCount": pages}
             if page < pages and q.next_uri != "none":
                 rel = f"/api/v2/flows/instances/query?pageSize={cap}&pageNumber={page + 1}"
-                answer["nextUri"] = rel if q.next_uri == "relative" else server.url + rel
+                answer["nextUri"] = {"relative": rel, "absolute": server.url + rel, "absolute_alt_host": server.alt_url + rel,
+                                     "absolute_purecloud": "https://api.mypurecloud.com" + rel}[q.next_uri]
             self._send(200, answer)
 
         def _history_job_start(self, body: bytes) -> None:

@@ -234,8 +234,9 @@ def query_flow_instances(
             total = page.get("total")
             more = (isinstance(page_count, int) and page_number < page_count) or (
                 isinstance(total, int) and len(found) < total)
-            if not more or page.get("nextUri") not in (None, ""):
-                break  # a nextUri we will not follow is the server's word that paging goes elsewhere
+            if not more:
+                break
+            # a nextUri we will not follow (another host name): page by number on our own host
             next_path = f"{QUERY_PATH}?pageSize={page_size}&pageNumber={page_number + 1}"
         if next_path in seen_paths:
             break
