@@ -365,10 +365,8 @@ def analyze_columns(
     ws = _jump_reduce(ext_s, pk, np.maximum)
     we = _jump_reduce(ext_e, pk, np.minimum)
     has_window = ext_valid & (we > ws)
-    parent_window = np.zeros(K, dtype=bool)
     has_pk = pk[:K] >= 0
-    parent_window[has_pk] = has_window[pk[:K][has_pk]]
-    outside = valid & has_pk & parent_window & ~has_window[:K] & (e > s)
+    outside = valid & has_pk & ~has_window[:K] & (e > s)  # clipping nests: empty below empty
     wlen = np.where(has_window, we - ws, 0)
 
     # children taking part, grouped by timing parent

@@ -104,29 +104,26 @@ def analyze(entries: list) -> dict:
     else:
         top, topw = None, None
 
-    win = {}
+    clip = {}
+
+    def clipped(i):
+        """Every valid step's interval clipped to its timing parent's clipped interval."""
+        if i == top:
+            return topw
+        if i not in clip:
+            pw = clipped(tp[i])
+            clip[i] = (max(start[i], pw[0]), min(end[i], pw[1]))
+            if clip[i][1] <= clip[i][0] and end[i] > start[i]:
+                anomalies.add((i, "outside_parent"))
+        return clip[i]
 
     def window(i):
-        if i == top:
-            return topw if topw[1] > topw[0] else None
-        if i in win:
-            return win[i]
-        pw = window(tp[i])
-        if pw is None:
-            win[i] = None
-            return None
-        cs, ce = max(start[i], pw[0]), min(end[i], pw[1])
-        if ce > cs:
-            win[i] = (cs, ce)
-        else:
-            if end[i] > start[i]:
-                anomalies.add((i, "outside_parent"))
-            win[i] = None
-        return win[i]
+        w = clipped(i)
+        return w if w[1] > w[0] else None
 
     for i in vids:
         if i != top:
-            window(i)
+            clipped(i)
 
     def kids(node):
         return [i for i in vids if i != top and tp[i] == node and window(i) is not None]

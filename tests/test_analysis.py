@@ -176,11 +176,28 @@ def test_outside_parent_takes_no_part_nor_does_its_subtree():
         step("root", 0, 10), step("late", 12, 20, "root"), step("under", 13, 15, "late"),
         step("ok", 2, 4, "root"),
     ])
-    assert out["anomalies"] == [["late", "outside_parent"]]
+    # "under" sits inside its own parent, but its clipped window is empty too (clipping nests)
+    assert out["anomalies"] == [["late", "outside_parent"], ["under", "outside_parent"]]
     assert "late" not in out["critical_ms"] and "under" not in out["critical_ms"]
     assert out["critical_ms"] == {"root": 8.0, "ok": 2.0}
     # total_ms still spans every valid step
     assert out["total_ms"] == 20.0
+
+
+def test_below_a_zero_length_step_a_positive_step_is_outside_its_parent():
+    # zero-length top: its child cannot fit in it
+    out = run([step("r", 5, 5), step("c", 5, 9, "r")])
+    assert out["anomalies"] == [["c", "outside_parent"]]
+    assert out["critical_path"] == [] and out["bottleneck"] is None and out["total_ms"] == 4.0
+    # zero-length middle step: no anomaly of its own, its positive child is outside it
+    out = run([step("r", 0, 10), step("z", 5, 5, "r"), step("c", 5, 7, "z"), step("blip", 5, 5, "z")])
+    assert out["anomalies"] == [["c", "outside_parent"]]
+    assert out["critical_ms"] == {"r": 10.0}
+
+
+def test_a_child_touching_its_parent_end_is_outside_it():
+    out = run([step("r", 0, 10), step("after", 10, 12, "r")])
+    assert out["anomalies"] == [["after", "outside_parent"]]
 
 
 def test_untimed_parent_passes_timing_to_the_next_valid_ancestor():
