@@ -13,8 +13,14 @@ Spec choices where the text leaves room, made once here:
   interval, even of zero length). So a step with a positive duration below an
   ``outside_parent`` step, or below a zero-length step, is itself flagged
   ``outside_parent``: its clipped window is empty too.
-- A ``parentId`` that is absent, null or an empty string means "no parent";
-  any other value that names no kept step is an ``orphan``.
+- A ``parentId`` that is absent, null or an empty string means "no parent"
+  (as in the design's Go model, where ``ParentID != ""`` marks a child); any
+  other value that names no kept step is an ``orphan``.
+- Times are whole microseconds (:mod:`gctrace_nb.timestamps`): epoch-ms
+  numbers are rounded to the microsecond, ISO digits past it are cut, ISO
+  strings follow Python's ``datetime.fromisoformat`` (plus a lowercase ``z``),
+  and instants a datetime cannot hold (before 0001-01-02, after 9999-12-30)
+  count as missing, so frames can always show them.
 """
 
 from __future__ import annotations
