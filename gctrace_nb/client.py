@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 #: Job statuses that end polling.
 JOB_DONE_STATUSES = frozenset({"completed", "failed"})
 
-_TRANSIENT_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_TRANSIENT_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                  requests.exceptions.ContentDecodingError)  # a body broken in transit
 ProgressCallback = Callable[[PollEvent], Any]
 
 

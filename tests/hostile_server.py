@@ -76,6 +76,7 @@ class Quirks:
     token_lifetime_s: int = 2
     revoke_token_after_uses: int | None = None  # API calls a token survives before turning invalid (401)
     token_faults: list = field(default_factory=list)
+    token_faults_after: int = 0  # the token faults start once this many tokens were issued
     reject_credentials: bool = False
     # ---- transient faults per endpoint (served in order, then normal answers)
     submit_faults: list = field(default_factory=list)
@@ -91,6 +92,7 @@ class Quirks:
     slow_poll_s: float = 0.0  # every job GET is held back this long
     # ---- response dress
     gzip: bool = False
+    corrupt_gzip_polls: int = 0  # job answers claiming gzip whose body is cut short (a broken proxy)
     content_type: str = "json"  # json | charset | none
     correlation: bool = True
     # ---- flow history
@@ -219,7 +221,7 @@ def _handler_for(server: HostileServer) -> type:
 
         # ---------------------------------------------------------- answers
         def _send(self, status: int, body: Any = None, *, headers: dict | None = None, raw: bytes | None = None,
-                  content_type: str | None = None) -> None:
+                  content_type: str | None = None, encoded: bool = False) -> None:
             q = server.quirks
             headers = dict(headers or {})
             if raw is None:
@@ -227,7 +229,7 @@ def _handler_for(server: HostileServer) -> type:
                 if body is not None and content_type is None:
                     content_type = {"json": "application/json", "charset": "application/json; charset=UTF-8",
                                     "none": None}[q.content_type]
-            if raw and q.gzip and content_type and "json" in content_type:
+            if raw and q.gzip and not encoded and content_type and "json" in content_type:
                 raw = gzip.compress(raw)
                 headers["Content-Encoding"] = "gzip"
             if q.correlation:
@@ -323,7 +325,7 @@ def _handler_for(server: HostileServer) -> type:
         # ------------------------------------------------------------ OAuth
         def _token(self, body: bytes) -> None:
             q = server.quirks
-            fault = server.fault("token")
+            fault = server.fault("token") if len(server.issued_tokens) >= q.token_faults_after else None
             if fault is not None:
                 return self._serve_fault(fault)
             auth = self.headers.get("Authorization", "")
@@ -390,6 +392,14 @@ def _handler_for(server: HostileServer) -> type:
             fault = server.fault("poll")
             if fault is not None:
                 return self._serve_fault(fault)
+            with server.lock:
+                corrupt = q.corrupt_gzip_polls > 0
+                if corrupt:
+                    q.corrupt_gzip_polls -= 1
+            if corrupt:
+                raw = gzip.compress(json.dumps({"id": job_id, "status": "in_progress"}).encode())[:-12] + b"garbage!"
+                return self._send(200, raw=raw, content_type="application/json",
+                                  headers={"Content-Encoding": "gzip"}, encoded=True)
             with server.lock:
                 job = server.jobs.get(job_id)
                 if job is not None:
