@@ -108,6 +108,7 @@ class Quirks:
     jobs_faults: list = field(default_factory=list)
     download_faults: list = field(default_factory=list)
     history_job_fails: str | None = None
+    corrupt_downloads: int = 0  # storage answers claiming gzip whose body is cut short
 
 
 def debug_steps(seed: int) -> list[dict]:
@@ -512,6 +513,14 @@ def _handler_for(server: HostileServer) -> type:
             if query.get("X-Amz-Expires") == ["1"]:
                 return self._send(403, raw=xml.format(code="AccessDenied", msg="Request has expired").encode(),
                                   content_type="application/xml")
+            with server.lock:
+                corrupt = server.quirks.corrupt_downloads > 0
+                if corrupt:
+                    server.quirks.corrupt_downloads -= 1
+            if corrupt:
+                raw = gzip.compress(b'{"flow": {"execution": []}}' * 50)[:-12] + b"garbage!"
+                return self._send(200, raw=raw, content_type="application/octet-stream",
+                                  headers={"Content-Encoding": "gzip"}, encoded=True)
             inst = path[len("/storage/"):].removesuffix(".json")
             n = int(inst.rsplit("-", 1)[-1]) if inst.rsplit("-", 1)[-1].isdigit() else 0
             doc = execution_document(inst, n)

@@ -213,6 +213,7 @@ HISTORY_CASES = {
                                     content_type="charset", token_lifetime_s=1),
     "nextUri-on-another-host-name": Quirks(instances=5, page_cap=2, next_uri="absolute_alt_host"),
     "nextUri-on-api.mypurecloud.com": Quirks(instances=3, page_cap=1, next_uri="absolute_purecloud"),
+    "download-broken-in-transit": Quirks(instances=2, corrupt_downloads=1),
     "pageCount-only": Quirks(instances=5, page_cap=2, next_uri="none", correlation=False, content_type="none"),
     "downloads-api-form": Quirks(instances=2, download_form="downloads_api", revoke_token_after_uses=2),
 }

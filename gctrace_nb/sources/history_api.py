@@ -69,7 +69,8 @@ DOWNLOADS_PATH: Final = "/api/v2/downloads/"
 MAX_DOWNLOAD_BYTES: Final = 64 * 1024 * 1024
 _US: Final = timedelta(microseconds=1)
 _DONE_STATES: Final = frozenset({"success", "failed"})
-_TRANSIENT_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_TRANSIENT_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                  requests.exceptions.ContentDecodingError)  # a body broken in transit
 
 ProgressCallback = Callable[[PollEvent], Any]
 
@@ -520,11 +521,18 @@ def _fetch_plain(client: "GenesysClient", session: requests.Session, url: str, *
             status = resp.status_code
             try:
                 if 200 <= status < 300:
-                    budget.record_success()
-                    return _read_capped(resp, max_bytes, label)
-                if status not in policy.retry_statuses:
+                    try:
+                        data = _read_capped(resp, max_bytes, label)
+                    except _TRANSIENT_EXC as exc:  # the body broke in transit: fetch it again
+                        status = None
+                        log.info("%s: attempt %d failed reading the body: %s", what, attempt, type(exc).__name__)
+                    else:
+                        budget.record_success()
+                        return data
+                elif status not in policy.retry_statuses:
                     _raise_download_error(resp, label, shown)
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                else:
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             finally:
                 resp.close()
         last_status = status
