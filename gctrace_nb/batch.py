@@ -111,8 +111,9 @@ _DIGIT_FLAGS = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))  # digit -
 
 
 def _typed_decoder(frames: bool):
-    """A msgspec decoder of ``{"steps": [...], "metadata": {...}}`` into structs whose
-    fields are the step keys the batch reads, each text or null (default null).
+    """msgspec decoders of ``{"steps": [...], "metadata": {...}}`` and of a bare list of
+    steps, into structs whose fields are the step keys the batch reads, each text or
+    null (default null).
 
     Strict: any other type there, another shape, anything but strict JSON raises,
     and the caller reads the file the general way. Unknown keys are skipped without
@@ -128,7 +129,7 @@ def _typed_decoder(frames: bool):
         step = msgspec.defstruct("TypedStep", [(f, Optional[str], None) for f in fields], gc=False)
         meta = msgspec.defstruct("TypedMetadata", [("flow_id", Optional[str], None)], gc=False)
         doc = msgspec.defstruct("TypedDocument", [("steps", list[step]), ("metadata", Optional[meta], None)], gc=False)
-        dec = _DECODERS[frames] = msgspec.json.Decoder(doc)
+        dec = _DECODERS[frames] = (msgspec.json.Decoder(doc), msgspec.json.Decoder(list[step]))
     return dec
 
 
@@ -155,8 +156,8 @@ def _long_digit_run(data: bytes) -> bool:
     return False
 
 
-def _decode_typed(data: bytes, frames: bool) -> Any:
-    """The typed document of ``data``, or ``None`` where the general reader must decide.
+def _decode_typed(data: bytes, frames: bool) -> tuple[list, str | None] | None:
+    """The typed steps and flow id of ``data``, or ``None`` where the general reader must decide.
 
     Accepts only what the standard library reads to the same values: strict JSON
     (msgspec), valid UTF-8 throughout (msgspec does not check skipped strings),
@@ -169,10 +170,16 @@ def _decode_typed(data: bytes, frames: bool) -> Any:
             return None
     if _long_digit_run(data):
         return None
+    head = data[:64].lstrip()[:1]
+    if head not in (b"{", b"["):
+        return None
     try:
-        return _typed_decoder(frames).decode(data)
+        if head == b"[":
+            return _typed_decoder(frames)[1].decode(data), None
+        doc = _typed_decoder(frames)[0].decode(data)
     except Exception:  # not this shape, a type we do not take here, not strict JSON, too deep
         return None
+    return doc.steps, None if doc.metadata is None else doc.metadata.flow_id
 
 
 def _read_file(path: str, typed: bool | None = None) -> tuple[list[_Doc], list[tuple[str, str]]]:
@@ -189,10 +196,9 @@ def _read_file(path: str, typed: bool | None = None) -> tuple[list[_Doc], list[t
     if data is not None and path.lower().endswith(_NDJSON_SUFFIXES):
         return _read_ndjson(path, data)
     if data is not None and typed is not None:
-        doc = _decode_typed(data, typed)
-        if doc is not None:
-            meta = doc.metadata
-            return [_Doc(path, path, None, doc.steps, None if meta is None else meta.flow_id, typed=True)], []
+        typed_doc = _decode_typed(data, typed)
+        if typed_doc is not None:
+            return [_Doc(path, path, None, typed_doc[0], typed_doc[1], typed=True)], []
     if data is not None:
         try:
             doc = find_steps(_loads(data), path)
@@ -449,16 +455,28 @@ class _Chunk:
         """:meth:`add` for typed structs: every field is already text or ``None``."""
         from operator import attrgetter
 
-        ids = list(map(attrgetter("nodeId"), steps))
-        parent = list(map(attrgetter("parentId"), steps))
-        status = list(map(attrgetter("status"), steps))
-        self._add_codes(ids, parent, len(steps))  # str or None: always hashable
-        starts = list(map(attrgetter("startTime"), steps))
-        ends = list(map(attrgetter("endTime"), steps))
+        from msgspec.structs import astuple
+
+        if not steps:
+            self._add_codes([], [], 0)
+            self._add_rest(t, 0, set(), [], [], [], [], [], [])
+            return
+        # fields in _TYPED_FIELDS (+ _TYPED_FRAME_FIELDS) order, as columns
+        ids, parent, starts, ends, status, *more = map(list, zip(*map(astuple, steps)))
+        # codes of ids: the last row of each distinct id (any code per distinct id will do);
+        # null and "" get codes too, so that a parent holding them is seen as none; a
+        # parent naming no id gets n + 2, which matches nothing (span leaves room)
+        n = len(steps)
+        seen = dict(zip(ids, range(n)))
+        none_code = seen.setdefault(None, n)
+        empty_code = seen.setdefault("", n + 1)
+        self.codes.extend(map(seen.__getitem__, ids))
+        self.pcodes.extend(map(seen.get, parent, repeat(n + 2)))
+        self.no_id.append((none_code, empty_code))
+        self.ids.extend(ids)
         error = names = None
         if self.frames:
-            error = list(map(attrgetter("errorMessage"), steps))
-            names = list(map(attrgetter("name"), steps))
+            error, names = more[0], more[1]
             if "" in names or None in names:  # as frames.step_name: the first non-empty name key
                 getters = [attrgetter(k) for k in _TYPED_FRAME_FIELDS[1:]]
                 names = [next((v for v in map(_call_on, getters, repeat(s)) if v), None) for s in steps]
@@ -491,8 +509,9 @@ class _Chunk:
             if judged:
                 bad.append(value)
         if bad:
-            bad_set = set(bad)
-            self.failed_rows.extend(row0 + i for i, v in enumerate(status) if v in bad_set)
+            from itertools import compress, count
+
+            self.failed_rows.extend(compress(count(row0), map(set(bad).__contains__, status)))
         for which, values in (("start", starts), ("end", ends)):
             try:
                 blob = "".join(values)
@@ -561,7 +580,7 @@ def _analyse_chunk(chunk: _Chunk, offset: int) -> tuple[Any, dict[int, Analysis]
     none_code, empty_code = no_id[tid_local, 0], no_id[tid_local, 1]
     present = (codes != none_code) & (codes != empty_code)
     has_parent = (pcodes != none_code) & (pcodes != empty_code)
-    span = 2 * max(lengths, default=0) + 1
+    span = 2 * max(lengths, default=0) + 3  # codes < 2n (dict documents), < n + 3 (typed ones)
     nid_key, pid_key = tid_local * span + codes, tid_local * span + pcodes
     start_us, end_us, has_start, has_end = chunk.timestamps()
     failed_all = np.zeros(chunk.n_rows, dtype=bool)
@@ -651,27 +670,36 @@ def _vector_rows(chunk, r, rows, failed, positions, start_us, end_us, has_start,
 
 
 class _Pool:
-    """The strings and floats of one chunk's figures, stored compactly: one string, two arrays.
+    """The strings and floats of one chunk's figures: fresh copies of the strings, one float array.
 
     Keeping the parsed id strings themselves would pin the memory of every
-    document they came from (a batch of 20,000 traces grew by ~75 bytes a step).
+    document they came from (a batch of 20,000 traces grew by ~75 bytes a step):
+    the strings are copied, joined and split again in one go (with a separator
+    that no id holds), so the parsed ones can all be freed.
     """
 
-    __slots__ = ("blob", "offsets", "values")
+    __slots__ = ("strs", "values")
 
     def __init__(self, strings: list, values: list) -> None:
-        self.blob = "".join(strings)
-        self.offsets = np.zeros(len(strings) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)), out=self.offsets[1:])
         self.values = np.array(values, dtype=np.float64)
+        self.strs = _fresh_copies(strings)
 
     def strings(self, lo: int, hi: int) -> list:
-        cuts = self.offsets[lo:hi + 1].tolist()
-        blob = self.blob
-        return [blob[a:b] for a, b in zip(cuts, cuts[1:])]
+        return self.strs[lo:hi]
 
     def floats(self, lo: int, hi: int) -> list:
         return self.values[lo:hi].tolist()
+
+
+def _fresh_copies(strings: list) -> list:
+    """New string objects equal to ``strings`` (one join and one split where a separator fits)."""
+    if not strings:
+        return []
+    for sep in ("\x00", "\x01", "\x1f", "\ufffe", "\U0010fffe"):
+        joined = sep.join(strings)
+        if joined.count(sep) == len(strings) - 1:  # no string holds the separator
+            return joined.split(sep)
+    return [("." + text)[1:] for text in strings]
 
 
 @dataclass(slots=True)
