@@ -97,11 +97,14 @@ class ClientCredentialsAuth(AuthBase):
         return f"ClientCredentialsAuth(token_url={self.token_url!r}, client_id={self.client_id!r}, token={state})"
 
     # ------------------------------------------------------------- tokens
-    def token(self) -> str:
-        """Return a valid access token, fetching one when none is cached or it is due."""
+    def token(self, *, timeout: float | None = None) -> str:
+        """Return a valid access token, fetching one when none is cached or it is due.
+
+        ``timeout`` shortens the token request's own timeout (a caller's deadline).
+        """
         with self._lock:
             if self._token is None or self._clock() >= self._due:
-                self._fetch_locked()
+                self._fetch_locked(timeout)
             assert self._token is not None
             return self._token.reveal()
 
@@ -115,7 +118,7 @@ class ClientCredentialsAuth(AuthBase):
             if self._token is not None and (token is None or self._token.reveal() == token):
                 self._token = None
 
-    def _fetch_locked(self) -> None:
+    def _fetch_locked(self, timeout: float | None = None) -> None:
         started = self._clock()
         try:
             resp = self._session.post(
@@ -123,7 +126,7 @@ class ClientCredentialsAuth(AuthBase):
                 data={"grant_type": "client_credentials"},
                 auth=HTTPBasicAuth(self.client_id, self._secret.reveal()),
                 headers={"Accept": "application/json"},
-                timeout=self._timeout,
+                timeout=self._timeout if timeout is None else min(self._timeout, timeout),
             )
         except requests.RequestException as exc:
             # Rebuild the error so the traceback never holds the Basic auth header.

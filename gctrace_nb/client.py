@@ -291,6 +291,8 @@ class GenesysClient:
             attempt += 1
             retry_after: float | None = None
             try:
+                if isinstance(self.auth, ClientCredentialsAuth):  # a token fetch must not outlast the deadline
+                    self.auth.token(timeout=_attempt_timeout(self.settings.timeout, budget))
                 resp = self.session.request(
                     method, url, json=json, params=params, headers=headers,
                     auth=self.auth, timeout=_attempt_timeout(self.settings.timeout, budget),

@@ -78,6 +78,7 @@ class Quirks:
     token_faults: list = field(default_factory=list)
     token_faults_after: int = 0  # the token faults start once this many tokens were issued
     reject_credentials: bool = False
+    slow_token_s: float = 0.0  # every token answer is held back this long
     # ---- transient faults per endpoint (served in order, then normal answers)
     submit_faults: list = field(default_factory=list)
     poll_faults: list = field(default_factory=list)
@@ -326,6 +327,8 @@ def _handler_for(server: HostileServer) -> type:
         # ------------------------------------------------------------ OAuth
         def _token(self, body: bytes) -> None:
             q = server.quirks
+            if q.slow_token_s:
+                threading.Event().wait(q.slow_token_s)
             fault = server.fault("token") if len(server.issued_tokens) >= q.token_faults_after else None
             if fault is not None:
                 return self._serve_fault(fault)

@@ -63,6 +63,14 @@ def run(argv, capsys, srv=None):
     return code, out, err
 
 
+def assert_no_secrets_on_disk(root: Path, srv) -> None:
+    """Audit lines, outbox and saved traces under ``root`` hold no secret and no token."""
+    files = [f for f in root.rglob("*") if f.is_file()]
+    for f in files:
+        text = f.read_text(errors="replace")
+        assert CLIENT_SECRET not in text and not any(t in text for t in srv.issued_tokens), f
+
+
 def trace_args(srv, *extra):
     return ["trace", "--flow-id", "flow-h", "--action-id", "inv-h", "--api-url", srv.url, "--login-url", srv.url,
             "--format", "json", *extra]
@@ -110,9 +118,10 @@ TRACE_CASES = {
 
 
 @pytest.mark.parametrize("name", list(TRACE_CASES))
-def test_trace_survives_and_reports_the_served_analysis(name, waits, capsys):
+def test_trace_survives_and_reports_the_served_analysis(name, waits, capsys, tmp_path):
     with HostileServer(TRACE_CASES[name]) as srv:
-        code, out, err = run(trace_args(srv, "--timeout", "60"), capsys, srv)
+        code, out, err = run(trace_args(srv, "--timeout", "60", "--save", str(tmp_path / "t.json")), capsys, srv)
+        assert_no_secrets_on_disk(tmp_path, srv)
         assert code == 0, err
         printed = json.loads(out)
         assert list(srv.served_steps) == [printed["job_id"]]  # one job, and the one that was polled
@@ -185,6 +194,14 @@ def test_a_poll_answer_slower_than_the_overall_timeout_gives_up_with_5(env, caps
     assert code == 5 and "gave up" in only_line(err), err
 
 
+def test_a_token_answer_slower_than_the_overall_timeout_sends_nothing_after_it(env, capsys):
+    # the login host holds the token 3 s; with --timeout 1.5 no trace may be submitted after the deadline
+    with HostileServer(Quirks(slow_token_s=3.0)) as srv:
+        code, out, err = run(trace_args(srv, "--timeout", "1.5"), capsys, srv)
+        assert srv.requests_to("/debug") == []
+    assert code == 5 and "gave up" in only_line(err), err
+
+
 def test_trace_as_a_real_process_with_real_waits(env, tmp_path):
     # tokens live 1 s; Retry-After 1.5 and 5xx backoffs outlast them: real sleeping, real refreshes
     quirks = Quirks(token_lifetime_s=1, submit_faults=[Fault(429, "1.5")],
@@ -225,6 +242,7 @@ def test_history_survives_and_reports_the_served_analysis(name, waits, capsys, t
     with HostileServer(quirks) as srv:
         code, out, err = run(history_args(srv, "--save-dir", str(tmp_path / "saved")), capsys, srv)
         assert code == 0, err
+        assert_no_secrets_on_disk(tmp_path, srv)
         printed = json.loads(out)
         assert sorted(p["instance_id"] for p in printed) == sorted(srv.served_documents) == [
             f"inst-{n}" for n in range(1, quirks.instances + 1)]
