@@ -242,12 +242,49 @@ def _pack_times(times: np.ndarray, max_key: int) -> tuple[int, int, np.ndarray, 
     return 0, uniq.shape[0], rank, uniq
 
 
+def lexorder(keys: list[np.ndarray]) -> np.ndarray:
+    """``np.lexsort(keys[::-1])`` (most significant key first; stable): the same permutation.
+
+    Keys are packed into as few int64 columns as their ranges allow and sorted
+    with stable argsorts, least significant column first (a radix-style sort
+    over whole columns is far faster than ``lexsort`` on large arrays).
+    """
+    n = keys[0].shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=_I64)
+    packed: list[np.ndarray] = []
+    current = None
+    room = 1  # the product of the ranges packed into ``current``
+    for k in reversed(keys):  # least significant first
+        k = k.astype(_I64, copy=False)
+        lo, hi = int(k.min()), int(k.max())
+        span = hi - lo + 1
+        if span >= 2**62:  # k - lo could overflow: a column of its own, as it is
+            if current is not None:
+                packed.append(current)
+            packed.append(k)
+            current, room = None, 1
+        elif current is not None and room * span < 2**62:
+            current = current + (k - lo) * room
+            room *= span
+        else:
+            if current is not None:
+                packed.append(current)
+            current, room = k - lo, span
+    if current is not None:
+        packed.append(current)
+    order = np.argsort(packed[0], kind="stable")
+    for column in packed[1:]:
+        order = order[np.argsort(column[order], kind="stable")]
+    return order
+
+
 def sort_rows(keys: list[np.ndarray], names) -> np.ndarray:
     """Row order by ``keys`` (most significant first), ties broken by ``names()[row]`` (exact string order).
 
     ``names`` is called only when there is a tie.
     """
-    order = np.lexsort(tuple(reversed(keys)))
+    order = lexorder(keys)
     tied = _runs_equal(*(k[order] for k in keys))
     if tied.any():
         order = _break_ties_by_name(order, tied, names())
@@ -375,7 +412,7 @@ def analyze_columns(
 
     # self time: window minus the union of the children's windows (sorted by start,
     # each child adds what reaches past the running max end of its elder siblings)
-    order = np.lexsort((cs, cp))
+    order = lexorder([cp, cs])
     sp, ss, se = cp[order], cs[order], ce[order]
     covered = np.zeros(size, dtype=_I64)
     if order.size:
@@ -396,7 +433,7 @@ def analyze_columns(
     nxt = np.full(size, _NONE, dtype=_I64)
     in_chain = np.zeros(size, dtype=bool)
     if child.size:
-        order = np.lexsort((cs, ce, cp))
+        order = lexorder([cp, ce, cs])
         tied = _runs_equal(cp[order], ce[order], cs[order])
         if tied.any():
             g_order = _break_ties_by_name(child[order], tied, _KeptIds(ids, keep_rows))

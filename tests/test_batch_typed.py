@@ -210,3 +210,25 @@ def test_cli_json_from_the_typed_reader_matches_one_file_at_a_time(tmp_path, cap
         assert main(["analyze", path, "--format", "json"]) == 0
         alone.append(json.loads(capsys.readouterr().out))
     assert together == alone
+
+
+def test_lexorder_is_lexsort():
+    import numpy as np
+
+    from gctrace_nb.batch_vectorized import lexorder
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(1, 200))
+        keys = []
+        for _ in range(int(rng.integers(1, 5))):
+            kind = rng.integers(0, 4)
+            if kind == 0:
+                keys.append(rng.integers(0, 5, n))
+            elif kind == 1:
+                keys.append(rng.integers(-2**63, 2**63 - 1, n, endpoint=True))
+            elif kind == 2:
+                keys.append(rng.choice(np.array([-2**63, 2**63 - 1, 0, 5]), n))
+            else:
+                keys.append(rng.integers(-10**12, 10**12, n))
+        assert (lexorder(keys) == np.lexsort(tuple(reversed(keys)))).all()
