@@ -624,7 +624,12 @@ class _IdsOf:
         self.ids, self.keep_rows = ids, keep_rows
 
     def take(self, kept: np.ndarray) -> list:
-        return list(map(self.ids.__getitem__, self.keep_rows[kept].tolist()))
+        rows = self.keep_rows[kept].tolist()
+        if len(rows) < 2:
+            return [self.ids[r] for r in rows]
+        from operator import itemgetter
+
+        return list(itemgetter(*rows)(self.ids))
 
 
 def _vector_rows(chunk, r, rows, failed, positions, start_us, end_us, has_start, has_end,
@@ -1233,7 +1238,23 @@ def _load(sources: list, progress: bool, frames: bool = True) -> TraceSet:
 
 # ------------------------------------------------------------------ the CLI
 def _write_json_array(items: Iterator[Any], out: Any, batch: int = 256) -> None:
-    """Write ``[item, ...]`` as compact JSON, a batch at a time (memory stays flat)."""
+    """Write ``[item, ...]`` as compact JSON, a batch at a time (memory stays flat).
+
+    To a UTF-8 text stream with a binary buffer (stdout, usually), orjson's bytes
+    go straight to the buffer: the same bytes, without decoding and encoding again.
+    """
+    import codecs
+
+    raw = getattr(out, "buffer", None)
+    try:
+        utf8 = raw is not None and codecs.lookup(out.encoding).name == "utf-8" and out.errors == "strict"
+    except (AttributeError, LookupError, TypeError):
+        utf8 = False
+    if utf8:
+        out.flush()
+        _write_json_array_bytes(items, raw, batch)
+        raw.flush()
+        return
     out.write("[")
     first = True
     buffer: list = []
@@ -1245,6 +1266,34 @@ def _write_json_array(items: Iterator[Any], out: Any, batch: int = 256) -> None:
     if buffer:
         out.write(("" if first else ",") + _dumps(buffer)[1:-1])
     out.write("]\n")
+
+
+def _write_json_array_bytes(items: Iterator[Any], raw: Any, batch: int) -> None:
+    raw.write(b"[")
+    first = True
+    buffer: list = []
+    for item in items:
+        buffer.append(item)
+        if len(buffer) == batch:
+            if not first:
+                raw.write(b",")
+            raw.write(memoryview(_dumps_bytes(buffer))[1:-1])
+            first, buffer = False, []
+    if buffer:
+        if not first:
+            raw.write(b",")
+        raw.write(memoryview(_dumps_bytes(buffer))[1:-1])
+    raw.write(b"]\n")
+
+
+def _dumps_bytes(obj: Any) -> bytes:
+    """:func:`_dumps` as UTF-8 bytes."""
+    import orjson
+
+    try:
+        return orjson.dumps(obj)
+    except (TypeError, orjson.JSONEncodeError):
+        return _dumps(obj).encode("utf-8")
 
 
 def _dumps(obj: Any) -> str:

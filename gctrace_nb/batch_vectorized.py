@@ -66,24 +66,24 @@ def parse_fixed_iso_bytes(data: bytes, L: int) -> tuple[np.ndarray, np.ndarray, 
     seps = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", L - 1: b"Z"}
     if L > 20:
         seps[19] = b"."
-    fits = np.ones(n, dtype=bool)
-    for col in digit_pos:
-        c = m[:, col]
-        fits &= (c >= 48) & (c <= 57)
-    for col, ch in seps.items():
-        fits &= m[:, col] == ch[0]
+    d = m[:, digit_pos] - np.uint8(48)  # one contiguous copy of the digit columns
+    fits = d.max(axis=1) <= 9  # a byte below "0" wraps above 9
+    cols = sorted(seps)
+    fits &= (m[:, cols] == np.array([seps[c][0] for c in cols], dtype=np.uint8)).all(axis=1)
+    d = d.astype(np.int32)  # every field (and the day count) fits an int32, even for rows that do not fit
 
     def num(a: int, b: int) -> np.ndarray:  # the number written by digits a..b-1 of digit_pos
-        out = m[:, digit_pos[a]].astype(_I64) - 48
+        out = d[:, a].copy()
         for k in range(a + 1, b):
-            out = out * 10 + (m[:, digit_pos[k]].astype(_I64) - 48)
+            out *= 10
+            out += d[:, k]
         return out
 
     y, mo, day, h, mi, sec = num(0, 4), num(4, 6), num(6, 8), num(8, 10), num(10, 12), num(12, 14)
-    nfrac = L - 21 if L > 20 else 0
-    micro = num(14, 14 + min(nfrac, 6)) * (10 ** (6 - min(nfrac, 6))) if nfrac else np.zeros(n, dtype=_I64)
+    nfrac = min(L - 21, 6) if L > 20 else 0
+    micro = num(14, 14 + nfrac).astype(_I64) * (10 ** (6 - nfrac)) if nfrac else np.zeros(n, dtype=_I64)
     leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    dim = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=_I64)[np.clip(mo, 0, 12)]
+    dim = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)[np.clip(mo, 0, 12)]
     dim = dim + ((mo == 2) & leap)
     ok = fits & (y >= 1) & (mo >= 1) & (mo <= 12) & (day >= 1) & (day <= dim) & (h <= 23) & (mi <= 59) & (sec <= 59)
     y2 = y - (mo <= 2)
@@ -91,8 +91,8 @@ def parse_fixed_iso_bytes(data: bytes, L: int) -> tuple[np.ndarray, np.ndarray, 
     yoe = y2 - era * 400
     doy = (153 * (mo + np.where(mo > 2, -3, 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468
-    value = ((days * 86400 + h * 3600 + mi * 60 + sec) * 1_000_000 + micro)
+    days = (era * 146097 + doe - 719468).astype(_I64)
+    value = (days * 86400 + (h * 3600 + mi * 60 + sec)) * 1_000_000 + micro
     ok &= (value >= MIN_US) & (value <= MAX_US)
     return np.where(ok, value, 0), ok, np.nonzero(~fits)[0]
 
