@@ -96,7 +96,7 @@ TRACE_CASES = {
     "relative+bursts-everywhere": Quirks(
         token_lifetime_s=2, token_faults=burst(429, 503, retry_after="0"),
         submit_faults=[Fault(429, "1.5"), *burst(502, 503)],
-        poll_faults=[Fault(504), Fault(429, "date+1"), Fault(429, None)],
+        poll_faults=[Fault(504), Fault(429, "date+1"), Fault(429, None), Fault(503, "0.25", "empty")],
     ),
     "absolute-other-host-name+upper": Quirks(location="absolute_alt_host", status_case="upper",
                                              result_shape="steps", content_type="charset",
@@ -131,6 +131,7 @@ def test_trace_survives_and_reports_the_served_analysis(name, waits, capsys, tmp
         assert all(h.get("Host") == f"127.0.0.1:{srv.port}" for _, _, h in srv.log if "Authorization" in h)
     if name == "relative+bursts-everywhere":
         assert 1.5 in waits and 3.0 in waits  # Retry-After "1.5", and a 429 without one waits 3 s
+        assert 0.25 in waits  # a 503's Retry-After is honoured too
         assert "retrying in 0.0 s (Retry-After)" in err  # Retry-After "0" on the token endpoint
         assert any(0 < w <= 1.0 for w in waits)  # the HTTP-date Retry-After, about 1 s ahead
     if name == "revoked-tokens+401":
