@@ -288,3 +288,21 @@ def test_history_gives_up_with_5(env, capsys):
     with HostileServer(Quirks(jobs_faults=burst(503) * 100)) as srv:
         code, out, err = run(history_args(srv, "--timeout", "1.5"), capsys, srv)
     assert code == 5 and "gave up" in only_line(err)
+
+
+def test_history_as_a_real_process_with_real_waits(env, tmp_path):
+    quirks = Quirks(instances=3, page_cap=2, token_lifetime_s=1, query_faults=[Fault(429, "1")],
+                    jobs_faults=burst(503), download_faults=[Fault(429, "0.5")], next_uri="absolute_alt_host")
+    with HostileServer(quirks) as srv:
+        proc = subprocess.run(
+            [sys.executable, "-m", "gctrace_nb", *history_args(srv, "--timeout", "30")],
+            capture_output=True, text=True, timeout=60, env={**os.environ},
+        )
+        assert proc.returncode == 0, proc.stderr
+        printed = json.loads(proc.stdout)
+        assert sorted(p["instance_id"] for p in printed) == ["inst-1", "inst-2", "inst-3"]
+        for item in printed:
+            expected = load_trace(srv.served_documents[item["instance_id"]]).analysis.to_json()
+            assert {k: item[k] for k in expected if k != "file"} == {
+                k: v for k, v in expected.items() if k != "file"}
+        assert not any(s in proc.stdout + proc.stderr for s in [CLIENT_SECRET, *srv.issued_tokens])
