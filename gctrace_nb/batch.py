@@ -471,7 +471,12 @@ class _Chunk:
         none_code = seen.setdefault(None, n)
         empty_code = seen.setdefault("", n + 1)
         self.codes.extend(map(seen.__getitem__, ids))
-        self.pcodes.extend(map(seen.get, parent, repeat(n + 2)))
+        mark = len(self.pcodes)
+        try:
+            self.pcodes.extend(map(seen.__getitem__, parent))
+        except KeyError:  # a parent naming no id (rare): the slower lookup with a default
+            del self.pcodes[mark:]
+            self.pcodes.extend(map(seen.get, parent, repeat(n + 2)))
         self.no_id.append((none_code, empty_code))
         self.ids.extend(ids)
         error = names = None
@@ -508,10 +513,15 @@ class _Chunk:
                 judged = cache[value] = _is_failed(value)
             if judged:
                 bad.append(value)
-        if bad:
-            from itertools import compress, count
-
-            self.failed_rows.extend(compress(count(row0), map(set(bad).__contains__, status)))
+        rows = self.failed_rows
+        for value in bad:  # few rows fail: find them by C-level scans
+            i = status.index(value)
+            try:
+                while True:
+                    rows.append(row0 + i)
+                    i = status.index(value, i + 1)
+            except ValueError:
+                pass
         for which, values in (("start", starts), ("end", ends)):
             try:
                 blob = "".join(values)
