@@ -1,7 +1,8 @@
 """Worker process of :func:`gctrace_nb.batch.load_traces` with ``workers > 1``.
 
-Reads a pickled (file paths, frames flag) on stdin, writes the pickled
-:class:`~gctrace_nb.batch.TraceSet` of those files on stdout. A plain
+Reads a pickled (file paths, frames flag, JSON-items flag) on stdin, writes the
+pickled :class:`~gctrace_nb.batch.TraceSet` of those files on stdout (with the
+JSON-items flag: their §5 objects as JSON array items, and the errors). A plain
 ``python -m`` child (not multiprocessing) so that callers need no
 ``if __name__ == "__main__"`` guard, in scripts and notebooks alike.
 """
@@ -15,8 +16,8 @@ import sys
 def main() -> None:
     from gctrace_nb.batch import _load_part
 
-    paths, frames = pickle.load(sys.stdin.buffer)
-    result = _load_part(paths, frames)
+    paths, frames, json_items = pickle.load(sys.stdin.buffer)
+    result = _load_part(paths, frames, json_items)
     pickle.dump(result, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
     sys.stdout.buffer.flush()
 

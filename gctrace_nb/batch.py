@@ -375,10 +375,11 @@ class _Chunk:
     is not text) keeps its steps for :func:`analyze_steps`.
     """
 
-    def __init__(self, frames: bool = True) -> None:
+    def __init__(self, frames: bool = True, copy_strings: bool = True) -> None:
         from array import array
 
         self.frames = frames
+        self.copy_strings = copy_strings  # figures outlive the chunk: copy their strings
         self.n_docs = 0
         self.n_steps = 0
         self.n_rows = 0  # steps of the documents the vector path reads
@@ -606,7 +607,7 @@ def _analyse_chunk(chunk: _Chunk, offset: int) -> tuple[Any, dict[int, Analysis]
     rows = r.keep_rows
     failed = failed_all[rows]
     figures: list = [None] * T
-    _vector_figures(r, _IdsOf(ids, rows), failed, fast, figures)
+    _vector_figures(r, _IdsOf(ids, rows), failed, fast, figures, chunk.copy_strings)
     frame = _vector_rows(chunk, r, rows, failed, positions, start_us, end_us, has_start, has_end,
                          fast_arr[r.tid] + offset, fast_arr[r.fallback] + offset) if chunk.frames else None
     chunk.cols = {}
@@ -695,9 +696,9 @@ class _Pool:
 
     __slots__ = ("strs", "values")
 
-    def __init__(self, strings: list, values: list) -> None:
+    def __init__(self, strings: list, values: list, copy: bool = True) -> None:
         self.values = np.array(values, dtype=np.float64)
-        self.strs = _fresh_copies(strings)
+        self.strs = _fresh_copies(strings) if copy else strings
 
     def strings(self, lo: int, hi: int) -> list:
         return self.strs[lo:hi]
@@ -801,7 +802,7 @@ def _bottlenecks(on: np.ndarray, tk: np.ndarray, crit: np.ndarray, ws: np.ndarra
     return on[picked]
 
 
-def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: list) -> None:
+def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: list, copy: bool = True) -> None:
     """Per-trace figures of the vector path, from its arrays (ids looked up only where shown)."""
     F = len(fast)
     tk = r.tid
@@ -820,7 +821,7 @@ def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: 
     # the bottleneck: most critical time, then earliest window start, then nodeId
     bf = _bottlenecks(on, tk[on], crit[on], r.ws[on], ids)
     bn_traces = tk[bf].tolist()
-    pool = _Pool(path_ids + ids.take(bf), cms + (crit[bf] / 1000.0).tolist())
+    pool = _Pool(path_ids + ids.take(bf), cms + (crit[bf] / 1000.0).tolist(), copy)
     del path_ids
     n_path = len(cms)
     bottleneck = {t: (n_path + k, c / 1000.0) for k, (t, c) in enumerate(zip(bn_traces, crit[bf].tolist()))}
@@ -1062,21 +1063,46 @@ def iter_analysis_json(ts: TraceSet) -> Iterator[dict]:
     Milliseconds are ``µs / 1000``: for an integer count of µs that float is
     already what :func:`gctrace_nb.analysis.ms` rounds it to.
     """
-    for label, n, f in zip(ts.labels, ts._steps_total, ts._figures):
-        path = f.critical_path
-        bottleneck = f.bottleneck
-        yield {
-            "file": label,
-            "steps": n,
-            "valid_steps": f.valid_steps,
-            "accuracy_rate": round(f.valid_steps / n, 4) if n else 0.0,
-            "total_ms": f.total_us / 1000.0,
-            "critical_path": list(path),
-            "critical_ms": dict(zip(path, f.critical_ms)),
-            "bottleneck": {"node_id": bottleneck, "critical_ms": f.bottleneck_ms} if bottleneck is not None else None,
-            "failed_nodes": list(f.failed_nodes),
-            "anomalies": [list(p) for p in f.anomalies],
-        }
+    return map(_analysis_object, ts.labels, ts._steps_total, ts._figures)
+
+
+def _analysis_object(label: str, n: int, f: _Figures) -> dict:
+    """The spec §5 object of one trace from its figures."""
+    path = f.critical_path
+    bottleneck = f.bottleneck
+    return {
+        "file": label,
+        "steps": n,
+        "valid_steps": f.valid_steps,
+        "accuracy_rate": round(f.valid_steps / n, 4) if n else 0.0,
+        "total_ms": f.total_us / 1000.0,
+        "critical_path": list(path),
+        "critical_ms": dict(zip(path, f.critical_ms)),
+        "bottleneck": {"node_id": bottleneck, "critical_ms": f.bottleneck_ms} if bottleneck is not None else None,
+        "failed_nodes": list(f.failed_nodes),
+        "anomalies": [list(p) for p in f.anomalies],
+    }
+
+
+class _JsonItems:
+    """A sink for :func:`_load`: writes each chunk's §5 objects as JSON array items
+    (``a,b,c``, no brackets; a comma between chunks) through ``write(bytes)``."""
+
+    def __init__(self, write) -> None:
+        self.write = write
+        self.started = False
+
+    def __call__(self, labels: list, totals: list, figures: list) -> None:
+        if figures:
+            self.fragment(_dumps_bytes(list(map(_analysis_object, labels, totals, figures)))[1:-1])
+
+    def fragment(self, data: bytes) -> None:
+        """Items already written as JSON (a worker's part)."""
+        if data:
+            if self.started:
+                self.write(b",")
+            self.write(data)
+            self.started = True
 
 
 def load_traces(
@@ -1119,16 +1145,27 @@ def load_traces(
             gc.enable()
 
 
-def _load_part(sources: list, frames: bool = True) -> TraceSet:
-    """Worker entry point: load and analyse part of the files (no progress bar)."""
+def _load_part(sources: list, frames: bool = True, json_items: bool = False) -> Any:
+    """Worker entry point: load and analyse part of the files (no progress bar).
+
+    With ``json_items``: (the §5 objects as JSON array items, the errors).
+    """
     import gc
 
     gc.disable()
+    if json_items:
+        out: list = []
+        ts = _load(sources, False, False, _JsonItems(out.append))
+        return b"".join(out), ts.errors
     return _load(sources, False, frames)
 
 
-def _load_parallel(sources: list, progress: bool, workers: int, frames: bool) -> TraceSet:
-    """Split the files by size; this process takes the first part, spawned workers the rest."""
+def _load_parallel(sources: list, progress: bool, workers: int, frames: bool, sink: Any = None) -> TraceSet:
+    """Split the files by size; this process takes the first part, spawned workers the rest.
+
+    With ``sink`` (a :class:`_JsonItems`), every part's objects go to it in order;
+    the set returned holds the errors.
+    """
     import pickle
     import subprocess
     import sys
@@ -1152,7 +1189,7 @@ def _load_parallel(sources: list, progress: bool, workers: int, frames: bool) ->
     parts = np.split(np.arange(len(sources)), cuts)
     for proc, part in zip(procs, parts[1:]):
         assert proc.stdin is not None
-        proc.stdin.write(pickle.dumps(([sources[i] for i in part], frames)))
+        proc.stdin.write(pickle.dumps(([sources[i] for i in part], frames, sink is not None)))
         proc.stdin.close()
     results: list = [None] * len(procs)
 
@@ -1163,14 +1200,18 @@ def _load_parallel(sources: list, progress: bool, workers: int, frames: bool) ->
     readers = [threading.Thread(target=collect, args=(k,), daemon=True) for k in range(len(procs))]
     for reader in readers:
         reader.start()
-    sets = [_load([sources[i] for i in parts[0]], progress, frames)]
+    sets = [_load([sources[i] for i in parts[0]], progress, frames, sink)]
     for k, (proc, reader) in enumerate(zip(procs, readers)):
         reader.join()
         if proc.wait() != 0 or not results[k]:  # the worker failed: do its part here
-            sets.append(_load([sources[i] for i in parts[k + 1]], False, frames))
+            sets.append(_load([sources[i] for i in parts[k + 1]], False, frames, sink))
+        elif sink is not None:
+            items, errors = pickle.loads(results[k])
+            sink.fragment(items)
+            sets[0].errors.extend(errors)
         else:
             sets.append(pickle.loads(results[k]))
-    return _merge(sets)
+    return sets[0] if sink is not None else _merge(sets)
 
 
 def _size(path: str) -> int:
@@ -1207,22 +1248,34 @@ def _merge(sets: list[TraceSet]) -> TraceSet:
     return merged
 
 
-def _load(sources: list, progress: bool, frames: bool = True) -> TraceSet:
+def _load(sources: list, progress: bool, frames: bool = True, sink: Any = None) -> TraceSet:
+    """Read and analyse ``sources`` chunk by chunk.
+
+    With ``sink`` (figures only), each chunk's figures go to ``sink(labels, totals,
+    figures)`` as soon as they are made and are not kept: the set returned holds
+    the labels and errors only. Its strings need not be copied out of the parsed
+    documents then (nothing outlives the chunk).
+    """
     errors: list[tuple[str, str]] = []
     labels, paths, lines, flow_ids, totals, parts = [], [], [], [], [], []
     python_path: list[int] = []
     figures: list[_Figures] = []
-    chunk = _Chunk(frames)
+    keep = sink is None
+    chunk = _Chunk(frames, copy_strings=keep)
 
     def flush() -> None:
         nonlocal chunk
         if not chunk.n_docs:
             return
-        frame, slow, figs = chunk.analyse(len(labels) - chunk.n_docs)
+        lo = len(labels) - chunk.n_docs
+        frame, slow, figs = chunk.analyse(lo)
         parts.append(frame)
         python_path.extend(sorted(slow))
-        figures.extend(figs)
-        chunk = _Chunk(frames)
+        if keep:
+            figures.extend(figs)
+        else:
+            sink(labels[lo:], totals[lo:], figs)
+        chunk = _Chunk(frames, copy_strings=keep)
 
     for doc in _iter_docs(sources, progress, errors, frames):
         labels.append(doc.label)
@@ -1247,55 +1300,6 @@ def _load(sources: list, progress: bool, frames: bool = True) -> TraceSet:
 
 
 # ------------------------------------------------------------------ the CLI
-def _write_json_array(items: Iterator[Any], out: Any, batch: int = 256) -> None:
-    """Write ``[item, ...]`` as compact JSON, a batch at a time (memory stays flat).
-
-    To a UTF-8 text stream with a binary buffer (stdout, usually), orjson's bytes
-    go straight to the buffer: the same bytes, without decoding and encoding again.
-    """
-    import codecs
-
-    raw = getattr(out, "buffer", None)
-    try:
-        utf8 = raw is not None and codecs.lookup(out.encoding).name == "utf-8" and out.errors == "strict"
-    except (AttributeError, LookupError, TypeError):
-        utf8 = False
-    if utf8:
-        out.flush()
-        _write_json_array_bytes(items, raw, batch)
-        raw.flush()
-        return
-    out.write("[")
-    first = True
-    buffer: list = []
-    for item in items:
-        buffer.append(item)
-        if len(buffer) == batch:
-            out.write(("" if first else ",") + _dumps(buffer)[1:-1])
-            first, buffer = False, []
-    if buffer:
-        out.write(("" if first else ",") + _dumps(buffer)[1:-1])
-    out.write("]\n")
-
-
-def _write_json_array_bytes(items: Iterator[Any], raw: Any, batch: int) -> None:
-    raw.write(b"[")
-    first = True
-    buffer: list = []
-    for item in items:
-        buffer.append(item)
-        if len(buffer) == batch:
-            if not first:
-                raw.write(b",")
-            raw.write(memoryview(_dumps_bytes(buffer))[1:-1])
-            first, buffer = False, []
-    if buffer:
-        if not first:
-            raw.write(b",")
-        raw.write(memoryview(_dumps_bytes(buffer))[1:-1])
-    raw.write(b"]\n")
-
-
 def _dumps_bytes(obj: Any) -> bytes:
     """:func:`_dumps` as UTF-8 bytes."""
     import orjson
@@ -1363,6 +1367,38 @@ def auto_workers(n_files: int) -> int:
     return 2 if load < cpus - 0.5 else 1
 
 
+def _bytes_writer(out: Any):
+    """``write(bytes)`` onto the text stream ``out``: straight to its buffer when it
+    encodes UTF-8 strictly (the same bytes, no decoding and encoding again)."""
+    import codecs
+
+    raw = getattr(out, "buffer", None)
+    try:
+        utf8 = raw is not None and codecs.lookup(out.encoding).name == "utf-8" and out.errors == "strict"
+    except (AttributeError, LookupError, TypeError):
+        utf8 = False
+    if utf8:
+        out.flush()
+        return raw.write
+    return lambda data: out.write(bytes(data).decode("utf-8"))
+
+
+def _stream_analysis_json(sources: list, progress: bool, workers: int, write) -> list:
+    """Write the §5 objects of every trace in ``sources`` as JSON array items; return the errors."""
+    import gc
+
+    sink = _JsonItems(write)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if workers > 1 and len(sources) >= 8 * workers:
+            return _load_parallel(sources, progress, workers, False, sink).errors
+        return _load(sources, progress, False, sink).errors
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
 def _keep_freed_memory() -> None:
     """Let glibc's malloc keep and reuse freed memory instead of unmapping it (CLI only).
 
@@ -1404,12 +1440,18 @@ def run_analyze(args: Any) -> int:
         print(f"gctrace analyze: no trace files in {' '.join(args.files)}", file=sys.stderr)
         return EXIT_INVALID
     summary = getattr(args, "summary", False)
-    ts = load_traces(
-        files,
-        progress=sys.stderr.isatty(),
-        workers=auto_workers(len(files)),
-        frames=summary or args.format != "json",  # the JSON needs only the per-trace figures
-    )
+    if args.format == "json" and not summary:
+        # the JSON needs only the per-trace figures: each chunk's objects are
+        # written as soon as they are made (nothing is kept for the end)
+        write = _bytes_writer(sys.stdout)
+        write(b"[")
+        errors = _stream_analysis_json(files, sys.stderr.isatty(), auto_workers(len(files)), write)
+        write(b"]\n")
+        sys.stdout.flush()
+        for path, reason in errors:
+            print(f"gctrace analyze: {escape_surrogates(' '.join(f'{path}: {reason}'.split()))}", file=sys.stderr)
+        return EXIT_INVALID if errors else EXIT_OK
+    ts = load_traces(files, progress=sys.stderr.isatty(), workers=auto_workers(len(files)), frames=True)
     for path, reason in ts.errors:
         print(f"gctrace analyze: {escape_surrogates(' '.join(f'{path}: {reason}'.split()))}", file=sys.stderr)
     status = EXIT_INVALID if ts.errors else EXIT_OK
@@ -1419,8 +1461,6 @@ def run_analyze(args: Any) -> int:
             print(escape_surrogates(json.dumps(table.to_dicts(), ensure_ascii=False, default=str)))
         else:
             print(escape_surrogates(summary_text(table)))
-    elif args.format == "json":
-        _write_json_array(iter_analysis_json(ts), sys.stdout)
     elif len(ts):
         print(escape_surrogates("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts)))))
     return status
