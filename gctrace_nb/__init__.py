@@ -4,6 +4,8 @@ Light to import: plotly, graphviz and ipywidgets load only when a renderer or
 widget is first used.
 """
 
+import logging as _logging
+
 from .analysis import Analysis, Bottleneck, analyze_steps
 from .errors import (
     ApiError,
@@ -27,6 +29,10 @@ from .errors import (
 from .model import Trace, TraceMetadata, load_trace, save_trace
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where it goes. Without this, Python's
+# last-resort handler would print our warnings on stderr next to the CLI's own.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 # Names that live in modules with heavy imports (requests, plotly, graphviz,
 # ipywidgets, numpy): resolved on first use so ``import gctrace_nb`` stays light.

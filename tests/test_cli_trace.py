@@ -120,3 +120,22 @@ def test_subprocess_run_exits_0_with_json(server):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["steps"] == 3
     assert CLIENT_SECRET not in proc.stdout + proc.stderr
+
+
+def test_a_request_refused_locally_is_audited_and_nothing_is_sent(tmp_path, monkeypatch, capsys):
+    import json as _json
+
+    from gctrace_nb.cli import main as _main
+
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "id")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "s3cret-value")
+    monkeypatch.setenv("GCTRACE_STATE_DIR", str(tmp_path / "state"))
+    audit_dir = tmp_path / "audit"
+    # port 9 on loopback: nothing listens, so a request sent would fail differently
+    code = _main(["trace", "--flow-id", "f", "--action-id", "a", "--depth", "99",
+                  "--api-url", "http://127.0.0.1:9", "--audit-dir", str(audit_dir)])
+    assert code == 2
+    assert "traceDepth: must be between 1 and 50, got 99" in capsys.readouterr().err
+    lines = [_json.loads(line) for f in audit_dir.glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert [line["event"] for line in lines] == ["trace_rejected"]
+    assert lines[0]["flow_id"] == "f" and "s3cret-value" not in _json.dumps(lines)

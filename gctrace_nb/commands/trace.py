@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         request.validate()
         settings, policy = connection_from_args(args)
     except (TraceRequestInvalid, ConfigError, ValueError) as exc:
+        if isinstance(exc, TraceRequestInvalid):  # the audit log keeps refused requests too
+            from . import webhook as webhook_cli
+
+            webhook_cli.report_failure_for_cli(exc, args)
         _say(f"invalid input: {exc}")
         return EXIT_INVALID
 
@@ -91,10 +95,12 @@ def run(args: argparse.Namespace) -> int:
     def progress(event: Any) -> None:
         _say(event.message)
 
+    import requests
+
     try:
         with GenesysClient(settings, policy=policy) as client:
             trace = client.trace(request, on_progress=progress)
-    except GctraceError as exc:
+    except (GctraceError, requests.RequestException) as exc:  # e.g. a redirect loop
         # audit it (a failed job also posts a "failed" summary), then report it
         failed_summary = webhook_cli.report_failure_for_cli(exc, args)
         if failed_summary is not None:
