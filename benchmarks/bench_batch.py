@@ -6,7 +6,8 @@ Times, on the same files:
       dicts, children sorted by end, an explicit stack for the critical path;
   (c) ``load_traces(DIR)`` + the spec JSON of every trace, in-process;
   (d) whole processes, interpreter start-up included, writing JSON to a file:
-      ``gctrace analyze DIR --format json > out`` against the baseline as a script.
+      ``gctrace analyze DIR --format json > out`` (as it runs, and forced to one
+      process with ``GCTRACE_WORKERS=1``) against the baseline as a script.
 Prints steps/s, ratios and peak memory (``getrusage``). Asserts nothing.
 
     python benchmarks/bench_batch.py [--traces 2000] [--steps 250] [--dir DIR] [--keep]
@@ -123,11 +124,11 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
-def run_process(argv: list[str], out_path: Path) -> tuple[float, float, int, int]:
+def run_process(argv: list[str], out_path: Path, env: dict | None = None) -> tuple[float, float, int, int]:
     """Run ``argv`` writing stdout to ``out_path``; return (wall s, CPU s, exit status, peak RSS KiB)."""
     with open(out_path, "wb") as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -182,12 +183,17 @@ def main() -> None:
     gctrace = [sys.executable, "-m", "gctrace_nb", "analyze", str(directory), "--format", "json"]
     base = [sys.executable, str(Path(__file__).resolve()), "--baseline-process", str(directory)]
     # best of 3 for each side, alternating (the machine is shared: take the least disturbed run)
-    runs_g, runs_b = [], []
+    # gctrace as it runs (a second process when a core looks idle), and forced to one process
+    one = dict(os.environ, GCTRACE_WORKERS="1")
+    runs_g, runs_1, runs_b = [], [], []
     for _ in range(args.repeat):
         runs_g.append(run_process(gctrace, out_dir / "gctrace.json"))
+        runs_1.append(run_process(gctrace, out_dir / "gctrace1.json", one))
         runs_b.append(run_process(base, out_dir / "baseline.json"))
     t_g, cpu_g, rc_g, rss_g = min(runs_g)
+    t_1, cpu_1, rc_1, rss_1 = min(runs_1)
     t_b, cpu_b, rc_b, rss_b = min(runs_b)
+    same_output = (out_dir / "gctrace.json").read_bytes() == (out_dir / "gctrace1.json").read_bytes()
     t_s, cpu_s, _, _ = run_process([sys.executable, "-c", "import gctrace_nb.batch"], out_dir / "startup.txt")
 
     t_bare, n_steps = timed(bare)
@@ -210,7 +216,7 @@ def main() -> None:
     t_fig, ts = timed(lambda: load_traces(str(directory), progress=False, frames=False))
     t_fig_json, _ = timed(ts.to_json)
     t_f = t_fig + t_fig_json
-    print(f"(c') figures only (frames=False, what gctrace analyze uses): {t_f:.3f} s, {n_steps / t_f:,.0f} steps/s, "
+    print(f"(c') figures only (frames=False; gctrace analyze streams the same figures): {t_f:.3f} s, {n_steps / t_f:,.0f} steps/s, "
           f"{t_base / t_f:.2f}x faster than the baseline, {t_f / t_bare:.2f}x bare json.load")
     del ts
     from gctrace_nb.batch import auto_workers
@@ -226,10 +232,14 @@ def main() -> None:
     print(f"    peak RSS of this process: {peak / 1024:.0f} MiB")
     print(f"(d) whole process, best of {args.repeat}, gctrace analyze DIR --format json > out: {t_g:7.3f} s wall, {cpu_g:6.3f} s CPU, "
           f"{n_steps / t_g:10,.0f} steps/s, exit {rc_g}, peak RSS {rss_g / 1024:.0f} MiB")
+    print(f"    the same, one process (GCTRACE_WORKERS=1):             {t_1:7.3f} s wall, {cpu_1:6.3f} s CPU, "
+          f"{n_steps / t_1:10,.0f} steps/s, exit {rc_1}, peak RSS {rss_1 / 1024:.0f} MiB"
+          f"{'' if same_output else '  OUTPUT DIFFERS FROM THE TWO-PROCESS RUN'}")
     print(f"    whole process, baseline script > out:                 {t_b:7.3f} s wall, {cpu_b:6.3f} s CPU, "
           f"{n_steps / t_b:10,.0f} steps/s, exit {rc_b}, peak RSS {rss_b / 1024:.0f} MiB")
     print(f"    whole process: {t_b / t_g:.2f}x faster than the baseline by wall time, {cpu_b / cpu_g:.2f}x by CPU "
-          f"time (target >= 2x); start-up (python -c 'import gctrace_nb.batch') {t_s:.3f} s wall")
+          f"time (target >= 2x); one process: {t_b / t_1:.2f}x by wall time; "
+          f"start-up (python -c 'import gctrace_nb.batch') {t_s:.3f} s wall")
     shutil.rmtree(out_dir)
     if not args.keep and not args.dir:
         shutil.rmtree(directory)
