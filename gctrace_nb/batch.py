@@ -825,10 +825,9 @@ def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: 
     del path_ids
     n_path = len(cms)
     bottleneck = {t: (n_path + k, c / 1000.0) for k, (t, c) in enumerate(zip(bn_traces, crit[bf].tolist()))}
-    failed_by: dict[int, list] = {}
-    fi = np.nonzero(failed)[0]
-    for t, nid in zip(tk[fi].tolist(), ids.take(fi)):
-        failed_by.setdefault(t, []).append(nid)
+    fi = np.nonzero(failed)[0]  # rows are in trace order: each trace's failed ids are a slice
+    failed_ids = ids.take(fi)
+    failed_bounds = np.searchsorted(tk[fi], np.arange(F + 1)).tolist()
     anomalies: dict[int, set] = {}
     flagged = np.zeros(tk.shape[0], dtype=bool)
     for kind in STEP_FLAG_KINDS:
@@ -850,7 +849,7 @@ def _vector_figures(r: Any, ids: "_IdsOf", failed: np.ndarray, fast: list, out: 
             path_ms=None,
             bottleneck_ref=(pool, bn[0]) if bn else None,
             bottleneck_ms=bn[1] if bn else None,
-            failed_nodes=sorted(failed_by.get(f, ())),
+            failed_nodes=sorted(failed_ids[failed_bounds[f]:failed_bounds[f + 1]]),
             anomalies=[list(p) for p in sorted(anomalies.get(f, ()))],
         )
 
