@@ -107,6 +107,7 @@ def _loads(data: bytes) -> Any:
 _TYPED_FIELDS = ("nodeId", "parentId", "startTime", "endTime", "status")
 _TYPED_FRAME_FIELDS = ("errorMessage", "name", "nodeName", "actionName", "displayName", "label")
 _DECODERS: dict = {}
+_NESTING_MARGIN = 100  # recursion levels the typed reader leaves unused (see _decode_typed)
 _DIGIT_FLAGS = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))  # digit -> "1", else "0"
 
 
@@ -143,7 +144,7 @@ def _long_digit_run(data: bytes) -> bool:
     """
     import sys
 
-    limit = sys.get_int_max_str_digits()
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()  # no limit before 3.10.7 / 3.11
     if not limit or len(data) <= limit:
         return False
     stride = (limit + 1) // 2
@@ -173,12 +174,25 @@ def _decode_typed(data: bytes, frames: bool) -> tuple[list, str | None] | None:
     head = data[:64].lstrip()[:1]
     if head not in (b"{", b"["):
         return None
+    import sys
+
+    decoders = _typed_decoder(frames)
+    # msgspec, like json, counts nesting against the recursion limit, a few levels
+    # more generously: with the limit lowered while it decodes, it gives up well
+    # before json would, and a deeply nested document goes to the general reader
+    limit = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(limit - _NESTING_MARGIN)
+    except (RecursionError, ValueError):  # already deeper than that
+        return None
     try:
         if head == b"[":
-            return _typed_decoder(frames)[1].decode(data), None
-        doc = _typed_decoder(frames)[0].decode(data)
+            return decoders[1].decode(data), None
+        doc = decoders[0].decode(data)
     except Exception:  # not this shape, a type we do not take here, not strict JSON, too deep
         return None
+    finally:
+        sys.setrecursionlimit(limit)
     return doc.steps, None if doc.metadata is None else doc.metadata.flow_id
 
 

@@ -283,3 +283,17 @@ def test_cli_json_to_a_text_stream_without_a_buffer(tmp_path, monkeypatch, capsy
     monkeypatch.setattr("sys.stdout", stream)
     assert main(["analyze", str(tmp_path), "--format", "json"]) == 0
     assert stream.getvalue() == expected
+
+
+@pytest.mark.parametrize("depth", [700, 880, 960, 995, 3000])
+def test_deep_nesting_is_decided_as_the_general_reader_decides(tmp_path, monkeypatch, depth):
+    path = tmp_path / "deep.json"
+    path.write_bytes(b'{"steps": [{"nodeId": "a", "x": ' + b"[" * depth + b"]" * depth + b"}]}")
+    typed = load_traces([str(path)], progress=False, frames=False)
+    monkeypatch.setattr(batch, "_decode_typed", lambda data, frames: None)
+    general = load_traces([str(path)], progress=False, frames=False)
+    assert typed.to_json() == general.to_json()
+    assert typed.errors == general.errors
+    if depth >= 960:
+        monkeypatch.undo()
+        assert batch._decode_typed(path.read_bytes(), False) is None  # left to the general reader
