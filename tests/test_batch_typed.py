@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 
 import pytest
 
@@ -294,6 +295,6 @@ def test_deep_nesting_is_decided_as_the_general_reader_decides(tmp_path, monkeyp
     general = load_traces([str(path)], progress=False, frames=False)
     assert typed.to_json() == general.to_json()
     assert typed.errors == general.errors
-    if depth >= 960:
+    if depth >= 960 and sys.version_info < (3, 12):  # 3.12 counts C nesting apart from the recursion limit
         monkeypatch.undo()
         assert batch._decode_typed(path.read_bytes(), False) is None  # left to the general reader
