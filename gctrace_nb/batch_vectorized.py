@@ -433,7 +433,8 @@ def analyze_columns(
     nxt = np.full(size, _NONE, dtype=_I64)
     in_chain = np.zeros(size, dtype=bool)
     if child.size:
-        order = lexorder([cp, ce, cs])
+        base = ws[cp]  # times relative to the parent's window start: same order within a parent, fewer bits
+        order = lexorder([cp, ce - base, cs - base])
         tied = _runs_equal(cp[order], ce[order], cs[order])
         if tied.any():
             g_order = _break_ties_by_name(child[order], tied, _KeptIds(ids, keep_rows))
