@@ -49,7 +49,10 @@ __all__ = [
 #: File suffixes taken from a directory (NDJSON holds one trace document per line).
 TRACE_SUFFIXES = (".json", ".ndjson", ".jsonl")
 _NDJSON_SUFFIXES = (".ndjson", ".jsonl")
-_CHUNK_STEPS = 200_000  # steps analysed together: bounds memory, keeps arrays large
+_CHUNK_STEPS = 200_000  # steps analysed together with step frames: bounds memory, keeps frames few
+# figures only: an eighth of that keeps the arrays in the CPU cache and the peak small
+# (fewer pages to fault in: ~10% faster per process, a third of the memory)
+_FIGURES_CHUNK_DIVISOR = 8
 #: Anomaly kinds that can mark a kept step (as :data:`gctrace_nb.frames.STEP_FLAG_KINDS`).
 STEP_FLAG_KINDS = tuple(k for k in ANOMALY_KINDS if k != "missing_id")
 
@@ -1275,6 +1278,7 @@ def _load(sources: list, progress: bool, frames: bool = True, sink: Any = None) 
     figures: list[_Figures] = []
     keep = sink is None
     chunk = _Chunk(frames, copy_strings=keep)
+    limit = _CHUNK_STEPS if frames else max(1, _CHUNK_STEPS // _FIGURES_CHUNK_DIVISOR)
 
     def flush() -> None:
         nonlocal chunk
@@ -1298,7 +1302,7 @@ def _load(sources: list, progress: bool, frames: bool = True, sink: Any = None) 
         totals.append(len(doc.steps))
         chunk.add(doc)
         del doc
-        if chunk.n_steps >= _CHUNK_STEPS:
+        if chunk.n_steps >= limit:
             flush()
     flush()
     if not frames:
