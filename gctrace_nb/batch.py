@@ -181,13 +181,18 @@ def _decode_typed(data: bytes, frames: bool) -> tuple[list, str | None] | None:
 
     decoders = _typed_decoder(frames)
     # msgspec, like json, counts nesting against the recursion limit, a few levels
-    # more generously: with the limit lowered while it decodes, it gives up well
-    # before json would, and a deeply nested document goes to the general reader
+    # more generously. A document cannot nest deeper than it has brackets, so only
+    # one with that many (large traces) needs the limit lowered while msgspec
+    # decodes: then it gives up well before json would, and a deeply nested
+    # document goes to the general reader. The limit is process-wide, so the
+    # common small file never touches it.
     limit = sys.getrecursionlimit()
-    try:
-        sys.setrecursionlimit(limit - _NESTING_MARGIN)
-    except (RecursionError, ValueError):  # already deeper than that
-        return None
+    lowered = data.count(b"[") + data.count(b"{") >= limit - _NESTING_MARGIN
+    if lowered:
+        try:
+            sys.setrecursionlimit(limit - _NESTING_MARGIN)
+        except (RecursionError, ValueError):  # already deeper than that
+            return None
     try:
         if head == b"[":
             return decoders[1].decode(data), None
@@ -195,7 +200,8 @@ def _decode_typed(data: bytes, frames: bool) -> tuple[list, str | None] | None:
     except Exception:  # not this shape, a type we do not take here, not strict JSON, too deep
         return None
     finally:
-        sys.setrecursionlimit(limit)
+        if lowered:
+            sys.setrecursionlimit(limit)
     return doc.steps, None if doc.metadata is None else doc.metadata.flow_id
 
 
