@@ -25,7 +25,7 @@ Spec choices where the text leaves room, made once here:
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable
@@ -165,6 +165,16 @@ class Analysis:
         )
 
 
+_NO_FLAGS: frozenset = frozenset()
+
+
+def _flag_tuple(flags: dict, n: int) -> tuple[frozenset, ...]:
+    out = [_NO_FLAGS] * n
+    for i, kinds in flags.items():
+        out[i] = frozenset(kinds)
+    return tuple(out)
+
+
 def _is_failed(status: Any) -> bool:
     return isinstance(status, str) and status.strip().lower() in FAILED_STATUSES
 
@@ -197,7 +207,8 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
         raw.append(entry)
         positions.append(pos)
     n = len(ids)
-    flags: list[set[str]] = [set() for _ in range(n)]
+    # anomaly kinds per kept step, only for the few steps that have any
+    flags: defaultdict[int, set[str]] = defaultdict(set)
     for node_id in dup_ids:
         flags[index_of[node_id]].add("duplicate")
 
@@ -253,19 +264,25 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
             state[m] = 2
 
     # tree order (BFS from roots) and depth in the cleaned parent tree
-    children: list[list[int]] = [[] for _ in range(n)]
+    children: dict[int, list[int]] = {}
     roots: list[int] = []
-    for i in range(n):
-        (roots if parent[i] == _NO_PARENT else children[parent[i]]).append(i)
+    for i, p in enumerate(parent):
+        if p == _NO_PARENT:
+            roots.append(i)
+        else:
+            children.setdefault(p, []).append(i)
     depth = [0] * n
     order: list[int] = []
     queue = deque(roots)
     while queue:
         i = queue.popleft()
         order.append(i)
-        for c in children[i]:
-            depth[c] = depth[i] + 1
-            queue.append(c)
+        kids = children.get(i)
+        if kids:
+            d = depth[i] + 1
+            for c in kids:
+                depth[c] = d
+            queue.extend(kids)
 
     # 6. timing parent: nearest valid ancestor
     tparent = [_NO_PARENT] * n
@@ -381,8 +398,8 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
         best = min(on_path, key=lambda i: (-critical[i], window[i][0], ids[i]))  # type: ignore[index]
         bottleneck = Bottleneck(ids[best], ms(critical[best]))
 
-    for i in range(n):
-        for kind in flags[i]:
+    for i, kinds in flags.items():
+        for kind in kinds:
             anomalies.add((ids[i], kind))
     failed = tuple(sorted(ids[i] for i in range(n) if _is_failed(raw[i].get("status"))))
     total = len(entries)
@@ -407,7 +424,7 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
         window=tuple(window),
         self_us=tuple(self_us),
         critical_us=tuple(critical),
-        flags=tuple(frozenset(f) for f in flags),
+        flags=_flag_tuple(flags, n),
         raw=tuple(raw),
         kept_positions=tuple(positions),
         top=top,

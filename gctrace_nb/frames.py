@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import polars as pl
 
 from .analysis import ANOMALY_KINDS, Analysis, FAILED_STATUSES
@@ -44,8 +45,14 @@ def _text(value: Any) -> str | None:
 
 
 def _extra(step: dict) -> str | None:
+    """The step's other fields as compact JSON (orjson when it can, json when it cannot)."""
     rest = {k: v for k, v in step.items() if k not in CORE_STEP_KEYS}
-    return json.dumps(rest, ensure_ascii=False, default=str) if rest else None
+    if not rest:
+        return None
+    try:
+        return orjson.dumps(rest, default=str).decode()
+    except (TypeError, orjson.JSONEncodeError):  # NaN/inf, non-str keys, lone surrogates, huge ints
+        return json.dumps(rest, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 def steps_frame(a: Analysis) -> pl.DataFrame:
@@ -89,12 +96,14 @@ def _steps_frame(a: Analysis, clean) -> pl.DataFrame:
     }
     for kind in STEP_FLAG_KINDS:
         columns[kind] = pl.Series([kind in f for f in a.flags], dtype=pl.Boolean)
-    columns["anomalies"] = pl.Series(
-        [sorted(f) for f in a.flags], dtype=pl.List(pl.String)
-    )
     columns["position"] = pl.Series(a.kept_positions, dtype=pl.Int64)
     columns["extra"] = pl.Series([clean(_extra(step)) for step in a.raw], dtype=pl.String)
-    frame = pl.DataFrame(columns)
+    # the kinds of each step, sorted, from the flag columns (a list per row built in
+    # Python costs ~0.7 s per 100,000 steps; this is vectorised)
+    kinds = sorted(STEP_FLAG_KINDS)
+    anomalies = pl.concat_list([pl.when(pl.col(k)).then(pl.lit(k)) for k in kinds]).list.drop_nulls()
+    frame = pl.DataFrame(columns).with_columns(anomalies.alias("anomalies"))
+    frame = frame.select([c for c in columns if c not in ("position", "extra")] + ["anomalies", "position", "extra"])
     assert frame.height == n
     return frame
 
