@@ -356,3 +356,17 @@ def test_a_start_marker_holding_its_items_nested_is_a_group_of_them():
     assert s["actionLast:last#1"]["parentId"] == "flow:f#0"
     assert "strayEndMarkers" not in s["flow:f#0"]
     assert load_trace(doc).analysis.anomalies == ()
+
+
+def test_an_item_without_ids_is_named_by_its_name():
+    from gctrace_nb.sources.history import execution_document_to_steps
+
+    doc = {"flow": {"flowId": "f", "startDateTime": "2026-03-01T10:00:00Z", "endDateTime": "2026-03-01T10:00:09Z",
+                    "execution": [
+                        {"startedCommonModule": {"dateTime": "2026-03-01T10:00:01Z", "commonModuleName": "Billing"}},
+                        {"actionCallData": {"dateTime": "2026-03-01T10:00:02Z", "trackingId": "4"}},
+                        {"endedCommonModule": {"dateTime": "2026-03-01T10:00:05Z"}},
+                    ]}}
+    steps, _ = execution_document_to_steps(doc)
+    assert [s["nodeId"] for s in steps] == ["flow:f#0", "commonModule:Billing#1", "actionCallData:4#1"]
+    assert steps[2]["parentId"] == "commonModule:Billing#1"

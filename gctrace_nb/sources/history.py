@@ -46,7 +46,8 @@ The rules, in full:
   ``errors``/``flowErrorReason`` or on errors on its ``startedFlow``/``endedFlow``.
 * **Ids.** ``nodeId`` is ``f"{type}:{key}#{n}"`` where ``type`` is the item
   type (``task``/``commonModule``/... for a group), ``key`` the first of
-  ``trackingId``, ``actionId``, ``executionId`` present (else empty) and ``n``
+  ``trackingId``, ``actionId``, ``executionId`` present (else the item's
+  name, else empty) and ``n``
   counts the items with that same ``{type}:{key}`` in document order, from 1
   (an action run twice in a loop is ``#1`` then ``#2``). The root is
   ``flow:{flowId}#0``. Splitting at the last ``#`` gives back the prefix and
@@ -209,13 +210,13 @@ def _name(payload: dict) -> str | None:
 
 
 def _id_prefix(kind: str, payload: dict) -> str:
-    key = ""
-    for id_key in _ID_KEYS:
-        value = _str_or_none(payload.get(id_key))
+    # an id when the item has one; else its name (a common module's start marker
+    # often carries only ``commonModuleName``), which is as stable across instances
+    for key in _ID_KEYS + _NAME_KEYS:
+        value = _str_or_none(payload.get(key))
         if value:
-            key = value
-            break
-    return f"{kind}:{key}"
+            return f"{kind}:{value}"
+    return f"{kind}:"
 
 
 def _step_kind(item_type: str) -> str | None:
