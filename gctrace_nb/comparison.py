@@ -68,7 +68,7 @@ class Comparison:
 
     def regressions(self, top: int = 10) -> pl.DataFrame:
         """The nodes in both sides whose p95 grew most (then their share of the critical path)."""
-        both = self.nodes.filter(pl.col("status").is_in(["changed", "newly_failing"]))
+        both = self.nodes.filter(pl.col("status").is_in(["changed", "newly_failing"]) & (pl.col("delta_p95_ms") > 0))
         return both.sort(["delta_p95_ms", "delta_share"], descending=True, nulls_last=True).head(top)
 
     def to_json(self) -> dict:

@@ -72,6 +72,18 @@ def test_two_sets_by_name_when_ids_change(tmp_path):
     assert len(by_id.new) == 4 and len(by_id.vanished) == 3
 
 
+def test_regressions_list_only_nodes_whose_p95_grew(tmp_path):
+    a = write(tmp_path, "a.json", trace(600))
+    b = write(tmp_path, "b.json", trace(200))
+    faster = compare(str(a), str(b))
+    assert faster.regressions().height == 0
+    assert "regressions" not in faster.summary_text()
+    same = compare(str(a), str(a))
+    assert same.regressions().height == 0 and "regressions" not in same.summary_text()
+    slower = compare(str(b), str(a))
+    assert slower.regressions()["node_id"].to_list() == ["lookup"]
+
+
 def test_chart_shows_the_biggest_regressions(tmp_path):
     a = write(tmp_path, "a.json", trace(200))
     b = write(tmp_path, "b.json", trace(600))
