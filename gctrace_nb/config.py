@@ -143,7 +143,8 @@ def _check_url(name: str, url: str) -> str:
     if parts.username or parts.password:
         raise ConfigError(f"{name} must not carry credentials in the URL")
     if parts.query or parts.fragment:
-        raise ConfigError(f"{name} {url!r} must not have a query or fragment")
+        # Not echoed: a query string often carries a key or token.
+        raise ConfigError(f"{name} must not have a query or fragment (give the base URL, {parts.scheme}://{parts.netloc})")
     if parts.scheme == "https":
         return url
     if parts.scheme == "http":

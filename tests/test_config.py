@@ -115,6 +115,14 @@ def test_secret_never_shows_in_repr_str_format_or_errors():
         assert SECRET not in str(exc)
 
 
+@pytest.mark.parametrize("suffix", ["/?api_key=" + SECRET, "/#token=" + SECRET])
+def test_a_rejected_url_query_or_fragment_is_not_echoed(suffix):
+    with pytest.raises(ConfigError, match="must not have a query or fragment") as info:
+        Settings(client_id="id", client_secret="x", api_url="https://api.example.org" + suffix,
+                 login_url="https://login.example.org")
+    assert SECRET not in str(info.value) and "https://api.example.org" in str(info.value)
+
+
 def test_settings_are_frozen():
     s = Settings(client_id="id", client_secret=SECRET)
     with pytest.raises(AttributeError):
