@@ -115,6 +115,8 @@ def read_document(source: Source, *, name: str | None = None) -> RawDocument:
         return find_steps(source, name)
     if isinstance(source, (bytes, bytearray)):
         return find_steps(parse_json(bytes(source), name), name)
+    if isinstance(source, str) and not source.strip():
+        raise TraceFormatError("empty string: neither JSON text nor a file path", name)
     if isinstance(source, str) and _looks_like_json_text(source):
         return find_steps(parse_json(source, name), name)
     if isinstance(source, (str, os.PathLike)):

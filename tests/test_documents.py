@@ -63,6 +63,13 @@ def test_missing_file_and_directory_are_format_errors(tmp_path):
         load_trace(tmp_path)
 
 
+@pytest.mark.parametrize("text", ["", "   "])
+def test_blank_text_is_an_empty_input_not_a_directory_or_missing_file(text):
+    with pytest.raises(TraceFormatError, match="empty string") as err:
+        load_trace(text)
+    assert "directory" not in str(err.value) and "no such file" not in str(err.value)
+
+
 def test_non_utf8_bytes(tmp_path):
     with pytest.raises(TraceFormatError, match="UTF-8"):
         load_trace(b"\xff\xfe[")
