@@ -257,6 +257,17 @@ def test_cli_writes_a_batch_page_for_a_directory_and_nothing_when_no_file_loads(
     assert not out.exists()
 
 
+def test_cli_reads_ndjson_like_analyze_does(files, tmp_path, capsys):
+    good, other, _ = files
+    nd = tmp_path / "traces.ndjson"
+    nd.write_text(good.read_text(encoding="utf-8") + "\n" + json.dumps(json.loads(other.read_text(encoding="utf-8")))
+                  + "\n", encoding="utf-8")
+    out = tmp_path / "nd.html"
+    assert main(["report", str(nd), "-o", str(out), "--cdn"]) == EXIT_OK, capsys.readouterr().err
+    page = out.read_text(encoding="utf-8")
+    assert f"{nd}:1" in page and f"{nd}:2" in page
+
+
 def test_cli_without_dot_warns_and_writes_the_page(files, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(graphviz.backend.dot_command, "DOT_BINARY", tmp_path / "no-such-dot")
     good, _, _ = files

@@ -8,7 +8,8 @@ written for the others. Without the graphviz ``dot`` binary the page is
 written with a note in place of each DAG (and a warning on stderr).
 
 ``run(args)`` only dispatches: plain files go to :func:`report_files`; a
-directory argument makes a batch report over every trace given
+directory or NDJSON (``.ndjson``/``.jsonl``, one trace per line, as
+``gctrace analyze`` reads it) argument makes a batch report over every trace given
 (:func:`gctrace_nb.batch_report.report_directories`): top bottlenecks,
 failure hotspots, duration distributions.
 """
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_nodes < 1:
         _say(f"--max-nodes must be at least 1, got {args.max_nodes}")
         return EXIT_INVALID
-    if any(Path(f).is_dir() for f in args.files):
+    if any(Path(f).is_dir() or f.lower().endswith((".ndjson", ".jsonl")) for f in args.files):
         from ..batch_report import report_directories
 
         return report_directories(args)
