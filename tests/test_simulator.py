@@ -691,6 +691,19 @@ def test_gctrace_simulate_rejects_bad_fault_values():
     assert args.func(args) == 2
 
 
+@pytest.mark.parametrize("port", ["-1", "70000"])
+def test_gctrace_simulate_rejects_a_port_out_of_range_without_a_traceback(port, capsys):
+    from gctrace_nb.commands import simulate
+    import argparse
+
+    p = argparse.ArgumentParser()
+    simulate.register(p.add_subparsers())
+    args = p.parse_args(["simulate", "--port", port])
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gctrace simulate: --port must be between 0 and 65535") and "Traceback" not in err
+
+
 def test_json_bodies_round_trip_unicode(sim, api):
     body = dict(DEBUG_BODY, simulatedInputs={"name": "Zoë 🚀"})
     assert api.submit(body).status_code == 202

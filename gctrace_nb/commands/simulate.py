@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..simulator import Faults, Simulator
 
+    if not 0 <= args.port <= 65535:
+        print(f"gctrace simulate: --port must be between 0 and 65535, got {args.port}", file=sys.stderr)
+        return EXIT_INVALID
     size: str | int = args.trace_size
     try:
         if size != "normal":
