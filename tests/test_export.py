@@ -157,3 +157,14 @@ def test_cli_export(trace_dir, tmp_path, receiver, capsys):
     (trace_dir / "bad.json").write_text("{", encoding="utf-8")
     assert main(["export", "--format", "chrome", "-o", str(tmp_path / "c2.json"), str(trace_dir)]) == 2
     assert "bad.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["chrome", "otlp", "parquet"])
+def test_cli_export_to_an_unwritable_place_is_one_line_not_a_traceback(fmt, trace_dir, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    for out in (tmp_path, blocker / "out"):  # chrome/otlp: a directory; all: a path under a file
+        target = out if fmt != "parquet" else blocker / "pq"
+        assert main(["export", "--format", fmt, "-o", str(target), str(trace_dir)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"gctrace export: cannot write {target}: ") and err.count("\n") == 1

@@ -46,12 +46,16 @@ def run(args: argparse.Namespace) -> int:
         print("gctrace export: no readable trace", file=sys.stderr)
         return EXIT_INVALID
     if args.output:
-        if args.format == "chrome":
-            export.write_chrome_trace(ts, args.output)
-        elif args.format == "otlp":
-            export.write_otlp(ts, args.output)
-        else:
-            export.write_parquet(ts, args.output)
+        try:
+            if args.format == "chrome":
+                export.write_chrome_trace(ts, args.output)
+            elif args.format == "otlp":
+                export.write_otlp(ts, args.output)
+            else:
+                export.write_parquet(ts, args.output)
+        except OSError as exc:
+            print(f"gctrace export: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_ERROR
         print(f"wrote {args.format} for {len(ts)} trace(s) to {args.output}", file=sys.stderr)
     if args.push:
         try:
