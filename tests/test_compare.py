@@ -115,6 +115,15 @@ def test_cli_compare(tmp_path, capsys):
     assert "no readable trace" in capsys.readouterr().err
 
 
+def test_cli_compare_chart_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path, capsys):
+    a = write(tmp_path, "a.json", trace(200))
+    b = write(tmp_path, "b.json", trace(600))
+    assert main(["compare", str(a), str(b), "--chart", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "lookup: p95 200.0 -> 600.0 ms" in captured.out  # the comparison itself is still printed
+    assert captured.err.startswith(f"gctrace compare: cannot write {tmp_path}: ") and captured.err.count("\n") == 1
+
+
 def test_package_level_compare_name(tmp_path):
     import gctrace_nb
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from ..cli import EXIT_INVALID, EXIT_OK
+from ..cli import EXIT_ERROR, EXIT_INVALID, EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,5 +48,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(escape_surrogates(result.summary_text(args.top)))
     if args.chart:
-        compare_chart(result, top=max(args.top, 1)).write_html(args.chart, include_plotlyjs=True)
+        try:
+            compare_chart(result, top=max(args.top, 1)).write_html(args.chart, include_plotlyjs=True)
+        except OSError as exc:
+            print(f"gctrace compare: cannot write {args.chart}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_ERROR
     return status
