@@ -44,7 +44,13 @@ def as_trace_set(value: Any) -> TraceSet:
     if isinstance(value, Trace):
         return load_traces([value], progress=False)
     if isinstance(value, (str, os.PathLike, list, tuple)):
-        return load_traces(value, progress=False)
+        loaded = load_traces(value, progress=False)
+        if not len(loaded) and loaded.errors:  # a mistyped path must not compare as "no traces at all"
+            from .errors import TraceFormatError
+
+            path, reason = loaded.errors[0]
+            raise TraceFormatError(reason, path)
+        return loaded
     raise TypeError(f"cannot compare a {type(value).__name__}; give a Trace, a TraceSet or paths")
 
 

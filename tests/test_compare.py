@@ -94,6 +94,20 @@ def test_chart_shows_the_biggest_regressions(tmp_path):
     assert "regressions" in chart.layout.title.text
 
 
+def test_a_side_with_no_readable_trace_is_an_error_not_everything_new(tmp_path):
+    from gctrace_nb.errors import TraceFormatError
+
+    b = write(tmp_path, "b.json", trace(600))
+    with pytest.raises(TraceFormatError, match="no such file") as info:
+        compare(str(tmp_path / "typo.json"), str(b))
+    assert "typo.json" in str(info.value)
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    with pytest.raises(TraceFormatError, match="bad.json"):
+        compare(str(b), [str(tmp_path / "bad.json")])
+    # a set with some readable traces still compares (bad files stay in its errors)
+    assert compare([str(b), str(tmp_path / "bad.json")], str(b)).traces_a == 1
+
+
 def test_bad_input_type():
     with pytest.raises(TypeError):
         compare(42, 43)
