@@ -568,7 +568,7 @@ class TraceLauncher:
         assert trace is not None
         meta = trace.metadata
         stem = _safe_name(meta.job_id or meta.flow_id or trace.name, "trace")
-        return Path(self.out_dir.value.strip() or ".") / f"{kind}-{stem}{suffix}"
+        return Path(self.out_dir.value.strip() or ".").expanduser() / f"{kind}-{stem}{suffix}"
 
     def save(self) -> Path | None:
         """Save the trace as JSON under the *Save to* folder; return the path."""

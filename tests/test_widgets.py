@@ -138,6 +138,19 @@ def test_export_report_button(launcher, tmp_path):
     assert "Report written" in launcher.message.value
 
 
+def test_save_to_a_folder_under_home_expands_the_tilde(launcher, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    fill(launcher)
+    run(launcher)
+    launcher.out_dir.value = "~/traces"
+    saved = launcher.save()
+    report = launcher.export_report()
+    assert saved is not None and saved.parent == tmp_path / "home" / "traces" and saved.exists()
+    assert report is not None and report.parent == tmp_path / "home" / "traces"
+    assert not (tmp_path / "~").exists()
+
+
 def test_the_form_runs_in_the_click_without_a_thread(sim, tmp_path):
     form = TraceLauncher(simulator=sim, out_dir=tmp_path, background=False)
     fill(form)
