@@ -139,6 +139,7 @@ def test_export_report_button(launcher, tmp_path):
 
 
 def test_save_to_a_folder_under_home_expands_the_tilde(launcher, tmp_path, monkeypatch):
+    (tmp_path / "home").mkdir()
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     fill(launcher)
