@@ -131,13 +131,19 @@ def parse_inputs(text: str) -> tuple[dict | None, str | None]:
     if not text or not text.strip():
         return None, None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         return None, f"not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    except ValueError as exc:  # NaN/Infinity: Python reads them, JSON (and the request) does not
+        return None, f"not valid JSON: {exc}"
     if not isinstance(value, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
         return None, f"must be a JSON object ({{...}}), got {kind}"
     return value, None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def describe_error(exc: BaseException) -> tuple[str, list[str]]:

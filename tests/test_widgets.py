@@ -169,6 +169,8 @@ def test_inputs_are_checked_as_typed():
     assert "must be a JSON object" in form.inputs_status.value and "array" in form.inputs_status.value
     form.inputs.value = '{"ani": "+33", "lang": "fr"}'
     assert "✓" in form.inputs_status.value and "2 key(s)" in form.inputs_status.value
+    form.inputs.value = '{"score": NaN}'  # Python's json reads it; the request could not send it
+    assert "✓" not in form.inputs_status.value and "NaN is not a JSON value" in form.inputs_status.value
     form.inputs.value = ""
     assert form.inputs_status.value == ""
     form.close()
