@@ -345,3 +345,7 @@ def test_cli_analyze_directory_text_and_ndjson_file(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [d["file"] for d in data] == [f"{tmp_path / 'more.ndjson'}:1", f"{tmp_path / 'more.ndjson'}:2"]
     assert data[1] == analyze_steps(json.loads(lines[1])).to_json(f"{tmp_path / 'more.ndjson'}:2")
+    upper = tmp_path / "MORE.NDJSON"  # the suffix is matched without case, as load_traces does
+    upper.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["analyze", str(upper), "--format", "json"]) == 0
+    assert [d["file"] for d in json.loads(capsys.readouterr().out)] == [f"{upper}:1", f"{upper}:2"]

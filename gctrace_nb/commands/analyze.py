@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.summary or any(os.path.isdir(f) or f.endswith((".ndjson", ".jsonl")) for f in args.files) or (
+    if args.summary or any(os.path.isdir(f) or f.lower().endswith((".ndjson", ".jsonl")) for f in args.files) or (
         args.format == "json" and len(args.files) > 1
     ):
         from ..batch import run_analyze
