@@ -545,3 +545,19 @@ def test_cli_history_survives_a_redirect_loop_from_the_api(scripted, capsys, mon
     status, out, err = run_cli(["history", "--flow-id", "f", *hosts(server.url)], capsys)
     assert status == 1 and out == ""
     assert err.startswith("gctrace history:") and "Traceback" not in err
+
+
+def test_the_python_entry_points_named_in_real_genesys_md_exist():
+    import re
+    from pathlib import Path
+
+    import gctrace_nb
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "real-genesys.md").read_text(encoding="utf-8")
+    table = [line for line in text.splitlines() if line.startswith("| ") and "`gctrace " in line]
+    assert len(table) == 3
+    for line in table:
+        (name,) = re.findall(r"`gctrace [a-z-]+`, `([A-Za-z_.]+)`", line)
+        owner, _, attr = name.rpartition(".")
+        target = getattr(gctrace_nb, owner) if owner else gctrace_nb
+        assert callable(getattr(target, attr, None)), f"docs/real-genesys.md names {name}, which does not exist"
