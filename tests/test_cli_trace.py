@@ -58,6 +58,17 @@ def test_json_output_is_the_analysis_plus_job_fields(server, capsys, tmp_path):
     assert not any(tok in text or tok in out or tok in err for tok in server.issued_tokens)
 
 
+def test_a_save_that_fails_still_prints_the_result_and_exits_1(server, capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    code = main(args(server, "--format", "json", "--save", str(blocker / "trace.json")))
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"cannot save to {blocker / 'trace.json'}" in captured.err
+    out = json.loads(captured.out)  # the trace ran: its analysis is not lost
+    assert out["steps"] == len(STEPS) and out["flow_id"] == "flow-1"
+
+
 def test_text_output(server, capsys):
     assert main(args(server)) == 0
     out = capsys.readouterr().out

@@ -5,7 +5,8 @@ hosts from ``--region`` or ``--api-url``/``--login-url`` (else ``GENESYS_REGION`
 ``GENESYS_API_URL``, ``GENESYS_LOGIN_URL``). Progress goes to stderr, the result
 to stdout. Exit status: 0 completed; 2 invalid input (nothing sent, or the
 service refused the request); 3 the job failed; 4 authentication or
-permission; 5 gave up (deadline, breaker, retries exhausted).
+permission; 5 gave up (deadline, breaker, retries exhausted); 1 ``--save`` could not
+write (the result is still printed, posted and audited).
 """
 
 from __future__ import annotations
@@ -109,13 +110,15 @@ def run(args: argparse.Namespace) -> int:
         _say(message)
         return code
 
-    if args.save:
+    status = EXIT_OK
+    if args.save:  # a failed save must not lose the result: it is still printed, posted and audited
         try:
             path = trace.save(args.save)
         except OSError as exc:
             _say(f"cannot save to {args.save}: {exc.strerror or exc}")
-            return EXIT_ERROR
-        _say(f"saved to {path}")
+            status = EXIT_ERROR
+        else:
+            _say(f"saved to {path}")
     webhook = webhook_cli.report_trace_for_cli(trace, args)  # audit lines, and the summary if --webhook
     if webhook is not None and not webhook["delivered"]:
         _say(f"webhook not delivered: {webhook.get('error')}"
@@ -135,4 +138,4 @@ def run(args: argparse.Namespace) -> int:
         if webhook is not None:
             print(f"webhook: {'delivered' if webhook['delivered'] else 'not delivered'} "
                   f"(attempts {webhook['attempts']}, HTTP {webhook['status']})")
-    return EXIT_OK
+    return status
