@@ -447,6 +447,20 @@ def test_cli_history_saves_one_trace_per_instance_that_analyze_reads(cli_sim, tm
     assert "sim-secret" not in out + err
 
 
+def test_cli_history_and_action_test_print_their_result_when_saving_fails(cli_sim, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    conv, instances = busiest_conversation(cli_sim)
+    status, out, err = run_cli(["history", "--conversation-id", conv, *hosts(cli_sim.api_url),
+                                "--save-dir", str(blocker / "traces"), "--format", "json"], capsys)
+    assert status == 1 and "cannot create" in err
+    assert len(json.loads(out)) == len(instances)  # fetched: not lost because the save failed
+    status, out, err = run_cli(["action-test", "--action-id", "custom_-_crm-lookup", *hosts(cli_sim.api_url),
+                                "--save", str(blocker / "t.json"), "--format", "json"], capsys)
+    assert status == 1 and "cannot save to" in err
+    assert json.loads(out)["action_id"] == "custom_-_crm-lookup"
+
+
 def test_cli_history_text_and_nothing_matched(cli_sim, capsys):
     conv, instances = busiest_conversation(cli_sim)
     status, out, _ = run_cli(["history", "--conversation-id", conv, *hosts(cli_sim.api_url)], capsys)

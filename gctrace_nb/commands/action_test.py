@@ -77,13 +77,15 @@ def run(args: argparse.Namespace) -> int:
         _say(message)
         return code
 
-    if args.save:
+    save_failed = False
+    if args.save:  # a failed save must not lose the result: it is still printed
         try:
             path = trace.save(args.save)
         except OSError as exc:
             _say(f"cannot save to {args.save}: {exc.strerror or exc}")
-            return EXIT_ERROR
-        _say(f"saved to {path}")
+            save_failed = True
+        else:
+            _say(f"saved to {path}")
     root = trace.raw_steps[0]
     failed = root.get("status") == "failed"
     if args.format == "json":
@@ -98,4 +100,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"data action {action_id}: {'FAILED' if failed else 'succeeded'} in "
               f"{m.retrieval_latency_ms:.0f} ms (client-timed; operation times are an even split)")
         print(trace.summary_text())
-    return EXIT_JOB_FAILED if failed else EXIT_OK
+    return EXIT_JOB_FAILED if failed else (EXIT_ERROR if save_failed else EXIT_OK)

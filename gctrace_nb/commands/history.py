@@ -119,22 +119,24 @@ def run(args: argparse.Namespace) -> int:
         _say("no flow instances matched (execution data is kept 10 days, and only once enabled in the org)")
 
     saved: dict[int, str] = {}
+    save_failed = False  # a failed save must not lose the fetched traces: they are still printed
     if save_dir is not None and traces:
         try:
             save_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             _say(f"cannot create {args.save_dir}: {exc.strerror or exc}")
-            return EXIT_ERROR
+            save_failed = True
         taken: set[str] = set()  # re-running overwrites an instance's earlier file: same id, same name
-        for index, trace in enumerate(traces):
+        for index, trace in enumerate(traces if not save_failed else ()):
             stem = safe_file_stem(str(trace.metadata.extra.get("instance_id") or f"instance-{index + 1}"), taken)
             path = save_dir / f"{stem}.json"
             try:
                 saved[index] = str(trace.save(path))
             except OSError as exc:
                 _say(f"cannot save to {path}: {exc.strerror or exc}")
-                return EXIT_ERROR
-        _say(f"saved {len(saved)} trace(s) to {save_dir}")
+                save_failed = True
+        if saved:
+            _say(f"saved {len(saved)} trace(s) to {save_dir}")
 
     if args.format == "json":
         out = []
@@ -158,4 +160,4 @@ def run(args: argparse.Namespace) -> int:
             ))
             print(trace.summary_text())
             print()
-    return EXIT_JOB_FAILED if errors else EXIT_OK
+    return EXIT_JOB_FAILED if errors else (EXIT_ERROR if save_failed else EXIT_OK)
