@@ -1362,8 +1362,10 @@ def summary_text(table: pl.DataFrame) -> str:
     """The per-node table as aligned plain text (one line per node)."""
     key = table.columns[0]
     rows = [[key] + [h for h, _, _ in _SUMMARY_COLUMNS]]
+    from .textsafe import printable
+
     for rec in table.iter_rows(named=True):
-        rows.append([str(rec[key])] + [
+        rows.append([printable(str(rec[key]))] + [
             "" if rec[c] is None else f.format(rec[c]) for _, c, f in _SUMMARY_COLUMNS
         ])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -104,7 +104,9 @@ class Comparison:
         for label, names in (("new", self.new), ("vanished", self.vanished), ("newly failing", self.newly_failing)):
             if names:
                 lines.append(f"{label}: {', '.join(names)}")
-        return "\n".join(lines)
+        from .textsafe import printable
+
+        return printable("\n".join(lines))
 
     def __repr__(self) -> str:
         return (

@@ -9,6 +9,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from .textsafe import printable
+
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis
     from .model import Trace
@@ -62,7 +64,7 @@ def text_summary(trace: "Trace") -> str:
             lines.append(f"    ... and {len(a.anomalies) - _MAX_LISTED} more")
     else:
         lines.append("  anomalies: none")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def html_summary(trace: "Trace") -> str:

@@ -6,7 +6,11 @@ through one of these. Valid text is returned unchanged (the common, fast case).
 
 from __future__ import annotations
 
-__all__ = ["replace_surrogates", "escape_surrogates"]
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+__all__ = ["replace_surrogates", "escape_surrogates", "printable"]
 
 
 def replace_surrogates(text: str) -> str:
@@ -25,3 +29,12 @@ def escape_surrogates(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def printable(text: str) -> str:
+    """Control characters (ANSI escapes, NUL, ...) shown as ``\\xNN``: trace text is data.
+
+    A node id or error message from a remote service must not move a terminal's
+    cursor or recolour it. Newlines and tabs are kept.
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -55,3 +55,16 @@ def test_console_script_runs_as_a_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gctrace_nb", "analyze", str(tmp_path / "missing.json")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "missing.json" in proc.stderr and proc.stdout == ""
+
+
+def test_terminal_escapes_in_trace_text_are_shown_not_obeyed(tmp_path, capsys):
+    steps = [{"nodeId": "evil\x1b[2J", "startTime": 0, "endTime": 5, "status": "failed",
+              "errorMessage": "boom\x1b]0;pwned\x07"}]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(steps))
+    assert main(["analyze", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil\\x1b[2J" in out and "boom\\x1b]0;pwned\\x07" in out
+    assert main(["analyze", str(path), str(path), "--summary"]) == 0
+    assert "\x1b" not in capsys.readouterr().out
