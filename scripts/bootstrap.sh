@@ -21,7 +21,7 @@ install_system_deps() {
   if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
     log "installing ${need[*]} with apt-get"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
   elif command -v brew >/dev/null 2>&1; then
     log "installing with brew: ${need[*]/chromium/--cask chromium}"
     for pkg in "${need[@]}"; do
