@@ -1,0 +1,1 @@
+"""Notebook user interface: the ipywidgets launcher and the messages it shares with the CLI."""
