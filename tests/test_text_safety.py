@@ -61,3 +61,29 @@ def test_an_unexpected_error_is_raised_again_by_the_cli():
     with pytest.raises(ZeroDivisionError):
         exit_status(ZeroDivisionError("bug"))
     assert describe_error(ZeroDivisionError("bug"))[0] == "Unexpected error."
+
+
+SECRETS = {"api_token": "tok-1", "clientSecret": "sec-2", "X-Api-Key": "key-3", "nested": [{"Set-Cookie": "c-4"}]}
+
+
+def test_one_secret_rule_for_saved_traces_reports_reprs_and_the_audit_log(tmp_path):
+    from gctrace_nb import Trace, TraceMetadata, load_trace
+    from gctrace_nb._redact import redact
+    from gctrace_nb.report.trace import report_html
+
+    meta = TraceMetadata(flow_id="f", extra={"keep": "me", **SECRETS})
+    saved = json.dumps(meta.to_json())
+    for value in ("tok-1", "sec-2", "key-3", "c-4"):
+        assert value not in saved
+    assert "me" in saved
+    trace = Trace([{"nodeId": "a", "startTime": 0, "endTime": 5, "status": "ok"}], metadata=meta)
+    path = tmp_path / "t.json"
+    trace.save(path)
+    text = path.read_text(encoding="utf-8") + repr(trace) + trace._repr_html_() + report_html(trace)
+    for value in ("tok-1", "sec-2", "key-3", "c-4"):
+        assert value not in text
+    assert load_trace(path).metadata.extra["keep"] == "me"
+    masked = json.dumps(redact(SECRETS))
+    for value in ("tok-1", "sec-2", "key-3", "c-4"):
+        assert value not in masked
+    assert masked.count("[REDACTED]") == 4
