@@ -28,7 +28,6 @@ __all__ = ["Trace", "TraceMetadata", "load_trace", "save_trace", "SCHEMA_VERSION
 SCHEMA_VERSION = 1
 
 
-
 @dataclass(frozen=True)
 class TraceMetadata:
     """Where a trace came from. Never holds a token or a secret.
