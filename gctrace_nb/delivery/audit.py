@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Final, Iterable, Mapping
 
+from .._time import iso_utc
 from .._redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -142,9 +143,7 @@ class AuditFormatter(logging.Formatter):
         return json.dumps(redact(data), ensure_ascii=False, default=str, allow_nan=False)
 
 
-def _iso(epoch: float) -> str:
-    moment = _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_iso = iso_utc  # epoch seconds -> ISO-8601 UTC
 
 
 # -------------------------------------------------------------------- handler

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from .._time import iso_utc
 from .._text import xml_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,8 +81,7 @@ def iso_us(micros: int | None) -> str | None:
     """
     if micros is None:
         return None
-    when = datetime.fromtimestamp(micros / 1e6, tz=timezone.utc)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(micros / 1e6)
 
 
 clean_text = xml_text  # labels and tooltips: see :func:`gctrace_nb._text.xml_text`
