@@ -38,6 +38,8 @@ __all__ = [
     "analyze_steps",
     "ANOMALY_KINDS",
     "FAILED_STATUSES",
+    "STEP_FLAG_KINDS",
+    "is_failed_status",
     "ms",
 ]
 
@@ -51,6 +53,8 @@ ANOMALY_KINDS = (
     "outside_parent",
 )
 FAILED_STATUSES = frozenset({"failed", "failure", "error"})
+#: Anomaly kinds that can mark a kept step (``missing_id`` marks a dropped one).
+STEP_FLAG_KINDS = tuple(k for k in ANOMALY_KINDS if k != "missing_id")
 _VIRTUAL = -1  # index of the virtual root in parent/timing-parent arrays
 _NO_PARENT = -2
 
@@ -175,7 +179,8 @@ def _flag_tuple(flags: dict, n: int) -> tuple[frozenset, ...]:
     return tuple(out)
 
 
-def _is_failed(status: Any) -> bool:
+def is_failed_status(status: Any) -> bool:
+    """Whether a step's ``status`` means failure (spec §3: trimmed, lower-cased, one of :data:`FAILED_STATUSES`)."""
     return isinstance(status, str) and status.strip().lower() in FAILED_STATUSES
 
 
@@ -401,7 +406,7 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
     for i, kinds in flags.items():
         for kind in kinds:
             anomalies.add((ids[i], kind))
-    failed = tuple(sorted(ids[i] for i in range(n) if _is_failed(raw[i].get("status"))))
+    failed = tuple(sorted(ids[i] for i in range(n) if is_failed_status(raw[i].get("status"))))
     total = len(entries)
     n_valid = len(valid_idx)
     return Analysis(
