@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from functools import cached_property
+from html import escape
 from typing import Any, Iterable
 
 from .._time import parse_timestamp
@@ -157,9 +158,31 @@ class Analysis:
         return out
 
     def _repr_html_(self) -> str:
-        from .summary import analysis_html
+        """The spec's figures as a small HTML table, critical path with ms (a notebook fragment)."""
+        listed = 12
 
-        return analysis_html(self)
+        def ms_text(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:,.3f} ms"
+
+        bn = f"{self.bottleneck.node_id} ({ms_text(self.bottleneck.critical_ms)})" if self.bottleneck else "none"
+        rows = [
+            ("steps", f"{self.steps_total} (valid {self.valid_steps}, accuracy {self.accuracy_rate:.2%})"),
+            ("total", ms_text(self.total_ms)),
+            ("bottleneck", bn),
+            ("failed", ", ".join(self.failed_nodes[:listed]) or "none"),
+            ("anomalies", ", ".join(f"{k}:{i or '(no id)'}" for i, k in self.anomalies[:listed]) or "none"),
+        ]
+        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+        path = "".join(
+            f"<tr><td><code>{escape(n)}</code></td><td style='text-align:right'>{self.critical_ms[n]:,.3f}</td></tr>"
+            for n in self.critical_path[:listed]
+        )
+        return (
+            "<div class='gctrace-analysis'>"
+            f"<table>{body}</table>"
+            f"<table><tr><th>critical path</th><th>ms</th></tr>{path}</table>"
+            "</div>"
+        )
 
     def __repr__(self) -> str:
         bn = f"{self.bottleneck.node_id!r} {self.bottleneck.critical_ms} ms" if self.bottleneck else "none"
