@@ -3,10 +3,29 @@
 - :mod:`.discover` which files; :mod:`.readers` reading them; :mod:`.columns` + :mod:`.vectorized` analysing
   them a chunk at a time; :mod:`.traceset` the result; :mod:`.load` ``load_traces`` (one process or several);
   :mod:`.jsonout` the spec's JSON; :mod:`.comparison` two sides per node; :mod:`.export` other formats.
+
+Importing this package is cheap: ``gctrace analyze`` streams JSON without polars, so the
+public names resolve on first use.
 """
 
-from .comparison import compare
-from .load import load_traces
-from .traceset import TraceSet
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["TraceSet", "compare", "load_traces"]
+
+_LAZY = {"TraceSet": "traceset", "compare": "comparison", "load_traces": "load"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
