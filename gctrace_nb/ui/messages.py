@@ -96,8 +96,8 @@ def describe(exc: BaseException) -> Message:
         return Message("The trace job failed.", [exc.message] + ([f"job: {exc.job_id}"] if exc.job_id else []),
                        text, EXIT_JOB_FAILED)
     if isinstance(exc, GaveUp):
-        status = f"; last HTTP {exc.last_status}" if exc.last_status else ""
-        return Message("Gave up waiting.", [text, f"attempts: {exc.attempts}{status}"], text, EXIT_GAVE_UP)
+        last = f"; last HTTP {exc.last_status}" if exc.last_status else ""
+        return Message("Gave up waiting.", [text, f"attempts: {exc.attempts}{last}"], text, EXIT_GAVE_UP)
     if isinstance(exc, ApiError):
         if isinstance(exc, AuthError):  # includes PermissionDenied
             status, line = EXIT_AUTH, text
