@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "demo",
     "export",
     "history",
+    "live",
     "report",
     "simulate",
     "trace",

@@ -1,0 +1,1 @@
+"""Talking to Genesys Cloud (or the simulator): HTTP client, auth, retries, history, notifications."""
