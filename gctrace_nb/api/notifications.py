@@ -164,6 +164,17 @@ def create_channel(client: "GenesysClient", *, cancel: CancelToken | None = None
     return Channel(channel_id, uri, expires)
 
 
+def _request(client: "GenesysClient", method: str, path: str, **kw: Any) -> Any:
+    """``client.request``, with the channel id taken out of any error's URL (it is a credential)."""
+    try:
+        return client.request(method, path, **kw)
+    except ApiError as exc:
+        if exc.url:
+            exc.url = _path_only(exc.url)
+            exc.args = (exc._compose(),)
+        raise
+
+
 def _subscriptions_path(channel: Channel) -> str:
     return f"{CHANNELS_PATH}/{quote(channel.id, safe='')}/subscriptions"
 
@@ -179,7 +190,7 @@ def subscribe(client: "GenesysClient", channel: Channel, topics: list[str], *,
         PermissionDenied: a topic was rejected for ``missingPermissions`` (named).
         ApiError: a topic was rejected for another reason, or not confirmed.
     """
-    resp = client.request("PUT", _subscriptions_path(channel), json=[{"id": t} for t in topics], cancel=cancel,
+    resp = _request(client, "PUT", _subscriptions_path(channel), json=[{"id": t} for t in topics], cancel=cancel,
                           subject="notification subscriptions")
     body = _json_object(resp, "notification subscriptions")
     entities = body.get("entities") if isinstance(body, dict) else body
@@ -210,7 +221,7 @@ def list_subscriptions(client: "GenesysClient", channel: Channel, *,
                        cancel: CancelToken | None = None) -> list[str] | None:
     """The channel's subscribed topics, or ``None`` when the channel is gone (404)."""
     try:
-        resp = client.request("GET", _subscriptions_path(channel), cancel=cancel,
+        resp = _request(client, "GET", _subscriptions_path(channel), cancel=cancel,
                               subject="notification channel")
     except NotFound:
         return None
@@ -223,7 +234,7 @@ def list_subscriptions(client: "GenesysClient", channel: Channel, *,
 def delete_subscriptions(client: "GenesysClient", channel: Channel) -> bool:
     """Remove every subscription of ``channel``; return False when that failed (logged, not raised)."""
     try:
-        client.request("DELETE", _subscriptions_path(channel), subject="notification subscriptions")
+        _request(client, "DELETE", _subscriptions_path(channel), subject="notification subscriptions")
     except NotFound:
         return True  # the channel is gone, and its subscriptions with it
     except (GctraceError, OSError) as exc:
@@ -381,7 +392,7 @@ class WatchStatus:
 
     ``state`` is ``idle``, ``connecting``, ``connected``, ``reconnecting`` or
     ``stopped``; ``heartbeat_age_s`` is the time since the last heartbeat (or
-    pong), ``None`` before the first.
+    pong: both prove the socket lives), ``None`` before the first.
     """
 
     state: str
@@ -391,6 +402,7 @@ class WatchStatus:
     reconnects: int = 0
     channels_created: int = 0
     heartbeats: int = 0
+    pongs: int = 0
     heartbeat_age_s: float | None = None
     stopped_reason: str | None = None
 
@@ -588,8 +600,8 @@ class FlowWatch:
                         self._wait_backoff(failures, deadline)
                     self._prepare_channel(new_channel)
                     new_channel = False
-                    self._open_socket()
-                    yield from self._read(deadline, session)
+                    with self._open_socket():  # the connection closes however the read ends
+                        yield from self._read(deadline, session)
                 except _Reconnect as again:
                     new_channel = again.new_channel
                     failures = failures + 1 if again.failed else 0
@@ -656,7 +668,8 @@ class FlowWatch:
             self._set(channel=_mask(channel.id), channels_created=self._status.channels_created + 1)
             log.info("notification channel %s subscribed to %s", _mask(channel.id), ", ".join(self.topics))
 
-    def _open_socket(self) -> None:
+    def _open_socket(self) -> Any:
+        """Connect to the channel's ``connectUri``; return the connection (a context manager)."""
         assert self._channel is not None
         self._set(state="connecting", detail="opening the WebSocket")
         try:
@@ -670,6 +683,7 @@ class FlowWatch:
         if self._closed.is_set():
             raise _Stop("closed")
         self._set(state="connected", detail="")
+        return self._socket
 
     def _drop_socket(self) -> None:
         sock, self._socket = self._socket, None
@@ -729,10 +743,14 @@ class FlowWatch:
             return None
         topic = message.get("topicName")
         body = message.get("eventBody")
-        if topic == HEARTBEAT_TOPIC:
+        if topic == HEARTBEAT_TOPIC:  # a heartbeat, or the pong to our ping: both say the socket lives
             with self._lock:
                 self._last_heartbeat = time.monotonic()
-            self._set(heartbeats=self._status.heartbeats + 1)
+            message_text = body.get("message") if isinstance(body, dict) else None
+            if message_text == "pong":
+                self._set(pongs=self._status.pongs + 1)
+            else:
+                self._set(heartbeats=self._status.heartbeats + 1)
             return None
         if topic == SOCKET_CLOSING_TOPIC:
             raise _Reconnect("the service is closing the socket")
