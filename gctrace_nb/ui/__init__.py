@@ -1,0 +1,1 @@
+"""Notebook widgets: the trace launcher and the live view (the only modules importing ipywidgets)."""
