@@ -60,7 +60,7 @@ _LAZY = {
     "fetch_history_traces": "sources.history_api",
     "run_action_test": "sources.history_api",
     "TraceLauncher": "widgets",
-    "watch": "api.notifications",
+    "watch": "api.live",
     "LiveView": "ui.live",
 }
 

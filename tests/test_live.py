@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from gctrace_nb.api.notifications import FlowWatch, event_document, execution_summary, flow_topic, watch
+from gctrace_nb.api.live import FlowWatch, watch
+from gctrace_nb.api.notifications import event_document, execution_summary, flow_topic
 from gctrace_nb.client import GenesysClient
 from gctrace_nb.config import Settings
 from gctrace_nb.errors import PermissionDenied
@@ -172,7 +173,7 @@ def test_ping_pong_keeps_an_idle_socket_alive(sim, client):
     notes = sim.notifications
     notes.heartbeat_interval_s = 60  # no heartbeat at all during the test: only pongs answer
     w = watch(FLOW, client=client, timeout=1.5, heartbeat_interval_s=1.0, ping_interval_s=0.2)
-    c = Collector(w).join()
+    Collector(w).join()
     assert notes.pings >= 4 and notes.sockets_opened == 1
     assert w.status.reconnects == 0 and w.status.heartbeat_age_s is not None and w.status.heartbeat_age_s < 0.5
 
@@ -324,3 +325,25 @@ def test_failed_handshakes_back_off_then_connect():
         assert 0.7 <= connected[0] <= 2.0, statuses
         assert len(server.handshakes) == 4
         assert any("connect failed: InvalidStatus" in d for _, _, d in statuses)
+
+
+def test_a_plain_ws_connect_uri_off_loopback_is_refused():
+    from http_fixtures import FakeGenesys
+
+    from gctrace_nb.api.notifications import create_channel
+    from gctrace_nb.errors import ApiError
+
+    with FakeGenesys() as server:
+        server.script("POST", "/api/v2/notifications/channels",
+                      (200, {}, {"id": "c-1", "connectUri": "ws://streaming.example.com/channels/c-1"}))
+        with _client_for(server) as client, pytest.raises(ApiError, match="must be wss://"):
+            create_channel(client)
+
+
+@pytest.mark.parametrize("module", ["gctrace_nb.api.notifications", "gctrace_nb.commands.live"])
+def test_doctests(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0

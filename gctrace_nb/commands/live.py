@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
     import requests
 
-    from ..api.notifications import watch
+    from ..api.live import watch
     from ..client import GenesysClient
 
     save_failed = False

@@ -34,7 +34,6 @@ import logging
 import random
 import secrets
 import threading
-import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import ipywidgets as w
 
-from ..api.notifications import WatchStatus, execution_summary, watch
+from ..api.live import WatchStatus, watch
+from ..api.notifications import execution_summary
 from ..widgets import _Bundle, _dag_bundle, _gantt_bundle, _summary_bundle, describe_error
 
 if TYPE_CHECKING:  # pragma: no cover
