@@ -219,7 +219,7 @@ def main() -> None:
     print(f"(c') figures only (frames=False; gctrace analyze streams the same figures): {t_f:.3f} s, {n_steps / t_f:,.0f} steps/s, "
           f"{t_base / t_f:.2f}x faster than the baseline, {t_f / t_bare:.2f}x bare json.load")
     del ts
-    from gctrace_nb.batch import auto_workers
+    from gctrace_nb.cli._process import auto_workers
 
     workers = max(2, auto_workers(len(files)))
     t_par, ts = timed(lambda: load_traces(str(directory), progress=False, frames=False, workers=workers))

@@ -6,7 +6,7 @@ widget is first used.
 
 import logging as _logging
 
-from .analysis import Analysis, Bottleneck, analyze_steps
+from .core.analysis import Analysis, Bottleneck, analyze_steps
 from .errors import (
     ApiError,
     AuthError,
@@ -26,7 +26,7 @@ from .errors import (
     TraceRequestInvalid,
     WebhookError,
 )
-from .model import Trace, TraceMetadata, load_trace, save_trace
+from .core.model import Trace, TraceMetadata, load_trace, save_trace
 
 __version__ = "0.1.0"
 
@@ -37,9 +37,9 @@ _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 # Names that live in modules with heavy imports (requests, plotly, graphviz,
 # ipywidgets, numpy): resolved on first use so ``import gctrace_nb`` stays light.
 _LAZY = {
-    "Settings": "config",
-    "GenesysClient": "client",
-    "TraceRequest": "request",
+    "Settings": "api.config",
+    "GenesysClient": "api.client",
+    "TraceRequest": "api.request",
     "Simulator": "simulator",
     "Faults": "simulator",
     "generate_trace": "simulator",
@@ -48,18 +48,18 @@ _LAZY = {
     "gantt": "render",
     "export_report": "report",
     "report_html": "report",
-    "build_summary": "webhook",
-    "post_summary": "webhook",
-    "WebhookSender": "webhook",
-    "flush_outbox": "webhook",
-    "configure_audit_log": "audit",
+    "build_summary": "delivery.webhook",
+    "post_summary": "delivery.webhook",
+    "WebhookSender": "delivery.webhook",
+    "flush_outbox": "delivery.webhook",
+    "configure_audit_log": "delivery.audit",
     "load_traces": "batch",
     "TraceSet": "batch",
     "compare": "batch",
-    "compare_chart": "comparison",
-    "fetch_history_traces": "sources.history_api",
-    "run_action_test": "sources.history_api",
-    "TraceLauncher": "widgets",
+    "compare_chart": "batch.comparison",
+    "fetch_history_traces": "api.history",
+    "run_action_test": "api.history",
+    "TraceLauncher": "ui.launcher",
     "watch": "api.live",
     "LiveView": "ui.live",
 }

@@ -58,8 +58,7 @@ posts the webhook summary to the simulator's sink. Nothing leaves the machine.
     code(SETUP),
     md("## Start the simulator and build a client"),
     code('''
-from gctrace_nb.client import GenesysClient
-from gctrace_nb.config import Settings
+from gctrace_nb import GenesysClient, Settings
 from gctrace_nb.simulator import Simulator
 
 sim = Simulator(seed=7).start()
@@ -113,7 +112,7 @@ dag(trace)
 with retries and an idempotency key. Here it goes to the simulator's sink.
 """),
     code('''
-from gctrace_nb.webhook import post_summary
+from gctrace_nb import post_summary
 
 result = post_summary(trace, sim.webhook_url, outbox=None)
 assert result.delivered, result
@@ -140,7 +139,7 @@ anything change between the first and the second half of the traces?
 import polars as pl
 import plotly.express as px
 
-from gctrace_nb.batch import load_traces
+from gctrace_nb import load_traces
 
 ts = load_traces(ROOT / "data" / "batch", progress=False)
 assert len(ts) == 60 and not ts.errors, ts
@@ -329,8 +328,7 @@ permissions and for enabling execution data.
     code('''
 import os
 
-from gctrace_nb.client import GenesysClient
-from gctrace_nb.config import Settings
+from gctrace_nb import GenesysClient, Settings
 
 if os.environ.get("GENESYS_CLIENT_ID"):
     sim = None
@@ -356,7 +354,7 @@ client = GenesysClient(settings)
 '''),
     md("## Flow execution history"),
     code('''
-from gctrace_nb.sources.history_api import fetch_history_traces
+from gctrace_nb import fetch_history_traces
 
 problems = []
 traces = fetch_history_traces(client, flow_id=flow_id, limit=10, errors=problems,
@@ -387,7 +385,7 @@ gantt(history_trace)
     code("dag(history_trace)"),
     md("## Data action tests\n\nNo timing comes back from the API: the call is timed on the client."),
     code('''
-from gctrace_nb.sources.history_api import run_action_test
+from gctrace_nb import run_action_test
 
 action_trace = run_action_test(client, action_id, {"accountNumber": "4521-0098"})
 action_trace
@@ -421,8 +419,7 @@ plays the part of a caller. Nothing leaves the machine.
     code(SETUP),
     code('''
 import gctrace_nb as gc
-from gctrace_nb.client import GenesysClient
-from gctrace_nb.config import Settings
+from gctrace_nb import GenesysClient, Settings
 from gctrace_nb.simulator import Simulator
 
 FLOW_ID = "5e4f0c1a-demo-flow"

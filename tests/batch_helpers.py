@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from gctrace_nb.analysis import analyze_steps
-from gctrace_nb.frames import STEP_FLAG_KINDS
+from gctrace_nb.core.analysis import analyze_steps
+from gctrace_nb.core.frames import STEP_FLAG_KINDS
 
 BASE_MS = 1_714_557_600_000  # 2024-05-01T10:00:00Z
 
@@ -132,7 +132,7 @@ def dirty_trace(rng: random.Random, size: int | None = None, *, junk: bool = Tru
 
 def assert_agrees(ts, documents: dict) -> int:
     """Check every trace of ``ts`` against ``analyze_steps`` on its steps; return rows checked."""
-    from gctrace_nb.frames import step_name
+    from gctrace_nb.core.frames import step_name
 
     steps = ts.steps
     by_trace = steps.partition_by("trace_id", as_dict=True, maintain_order=True)

@@ -1,12 +1,12 @@
 """A second, deliberately naive reading of ``shared/spec/analysis.md`` for differential tests.
 
 Written straight from the spec's sentences: recursive, quadratic, no shared
-code with :mod:`gctrace_nb.analysis` except timestamp parsing. Small inputs only.
+code with :mod:`gctrace_nb.core.analysis` except timestamp parsing. Small inputs only.
 """
 
 from __future__ import annotations
 
-from gctrace_nb.timestamps import parse_timestamp
+from gctrace_nb._time import parse_timestamp
 
 FAILED = {"failed", "failure", "error"}
 

@@ -1,4 +1,4 @@
-"""A data action test response becomes a trace (gctrace_nb.sources.action_test)."""
+"""A data action test response becomes a trace (gctrace_nb.core.formats.action_test)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from gctrace_nb import (
     TraceRequestInvalid,
     analyze_steps,
 )
-from gctrace_nb.sources.action_test import action_test_metadata, action_test_to_steps
-from gctrace_nb.timestamps import parse_timestamp
+from gctrace_nb.core.formats.action_test import action_test_metadata, action_test_to_steps
+from gctrace_nb._time import parse_timestamp
 
 T0 = parse_timestamp("2024-05-01T10:00:00Z")
 
@@ -121,8 +121,8 @@ def test_hostile_responses_never_raise_anything_but_trace_format_error(body, sta
 
 @pytest.fixture
 def sim_client():
-    from gctrace_nb.client import GenesysClient
-    from gctrace_nb.config import Settings
+    from gctrace_nb.api.client import GenesysClient
+    from gctrace_nb.api.config import Settings
     from gctrace_nb.simulator import Simulator
 
     ticks = iter(range(10**6))
@@ -137,7 +137,7 @@ def sim_client():
 
 
 def test_run_action_test_times_the_call_on_the_client(sim_client):
-    from gctrace_nb.sources.history_api import run_action_test
+    from gctrace_nb.api.history import run_action_test
 
     sim, client = sim_client
     trace = run_action_test(client, "custom_-_crm", {"phone": "+15550100"})
@@ -159,7 +159,7 @@ def test_run_action_test_times_the_call_on_the_client(sim_client):
 
 
 def test_run_action_test_errors(sim_client):
-    from gctrace_nb.sources.history_api import run_action_test
+    from gctrace_nb.api.history import run_action_test
 
     sim, client = sim_client
     with pytest.raises(NotFound):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gctrace_nb import Trace, TraceMetadata
-from gctrace_nb import audit
-from gctrace_nb.audit import audit_event, audit_trace, configure_audit_log
+from gctrace_nb.delivery import audit
+from gctrace_nb.delivery.audit import audit_event, audit_trace, configure_audit_log
 
 DAY = 86400.0
 # 2026-11-28 23:59:58 UTC
@@ -225,7 +225,7 @@ def test_errors_are_audited_with_the_servers_message(log_dir):
 
 _WRITER = """
 import sys
-from gctrace_nb import audit
+from gctrace_nb.delivery import audit
 audit.configure_audit_log(sys.argv[1], clock=lambda: float(sys.argv[2]))
 for i in range(40):
     audit.audit_event("bulk", writer=sys.argv[3], i=i, padding="x" * 30000)

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from gctrace_nb.auth import ClientCredentialsAuth
+from gctrace_nb.api.auth import ClientCredentialsAuth
 from gctrace_nb.errors import ApiError, AuthError
 
 from http_fixtures import CLIENT_ID, CLIENT_SECRET, FakeGenesys, SleepRecorder

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gctrace_nb.analysis import analyze_steps
-from gctrace_nb.batch import expand_paths, load_traces
-from gctrace_nb.cli import main
+from gctrace_nb.core.analysis import analyze_steps
+from gctrace_nb.batch import load_traces
+from gctrace_nb.batch.discover import expand_paths
+from gctrace_nb.cli.app import main
 
 from batch_helpers import BASE_MS, assert_agrees, dirty_trace, iso, realistic_trace
 
@@ -44,7 +45,7 @@ def test_random_traces_agree_with_the_single_trace_analysis(tmp_path, seed):
 
 
 def test_chunks_and_worker_process_give_the_same_result(tmp_path, monkeypatch):
-    import gctrace_nb.batch as batch
+    import gctrace_nb.batch.load as batch_load
 
     rng = random.Random(7)
     docs = {}
@@ -52,7 +53,7 @@ def test_chunks_and_worker_process_give_the_same_result(tmp_path, monkeypatch):
         steps = realistic_trace(rng, size=60) if i % 2 else dirty_trace(rng, junk=False)
         docs[write(tmp_path, f"t{i:03d}.json", steps)] = steps
     whole = load_traces(tmp_path, progress=False)
-    monkeypatch.setattr(batch, "_CHUNK_STEPS", 50)  # many small chunks
+    monkeypatch.setattr(batch_load, "CHUNK_STEPS", 50)  # many small chunks
     chunked = load_traces(tmp_path, progress=False)
     assert chunked.to_json() == whole.to_json()
     assert chunked.steps.equals(whole.steps)
@@ -275,7 +276,7 @@ def test_empty_input_gives_an_empty_set(tmp_path):
 
 
 def test_batch_report_page(tmp_path):
-    from gctrace_nb.batch_report import batch_report, summarize_set
+    from gctrace_nb.report.batch import batch_report, summarize_set
 
     rng = random.Random(8)
     for i in range(6):
@@ -310,8 +311,8 @@ def test_figures_only_mode_gives_the_same_figures(tmp_path):
 
 
 def test_fixed_iso_bytes_parser_matches_parse_timestamp():
-    from gctrace_nb.batch_vectorized import parse_fixed_iso
-    from gctrace_nb.timestamps import parse_timestamp
+    from gctrace_nb.batch.vectorized import parse_fixed_iso
+    from gctrace_nb._time import parse_timestamp
 
     rng = random.Random(11)
     for length_fraction in (None, 1, 3, 6, 9):

@@ -10,11 +10,12 @@ import sys
 
 import pytest
 
-import gctrace_nb.batch as batch
-from gctrace_nb.analysis import analyze_steps
+import gctrace_nb.batch.load as batch_load
+import gctrace_nb.batch.readers as batch
+from gctrace_nb.core.analysis import analyze_steps
 from gctrace_nb.batch import load_traces
-from gctrace_nb.cli import main
-from gctrace_nb.documents import read_document
+from gctrace_nb.cli.app import main
+from gctrace_nb.core.documents import read_document
 from gctrace_nb.errors import TraceFormatError
 
 from batch_helpers import BASE_MS, assert_agrees, dirty_trace, iso, realistic_trace
@@ -216,7 +217,7 @@ def test_cli_json_from_the_typed_reader_matches_one_file_at_a_time(tmp_path, cap
 def test_lexorder_is_lexsort():
     import numpy as np
 
-    from gctrace_nb.batch_vectorized import lexorder
+    from gctrace_nb.batch.vectorized import lexorder
 
     rng = np.random.default_rng(0)
     for _ in range(500):
@@ -247,7 +248,7 @@ def _one_by_one(paths, capsys):
 @pytest.mark.parametrize("workers", ["1", "2", "3"])
 def test_cli_json_streams_chunks_and_worker_parts_in_order(tmp_path, capsys, monkeypatch, workers):
     monkeypatch.setenv("GCTRACE_WORKERS", workers)
-    monkeypatch.setattr(batch, "_CHUNK_STEPS", 40)  # many chunks per part
+    monkeypatch.setattr(batch_load, "CHUNK_STEPS", 40)  # many chunks per part
     rng = random.Random(11)
     paths = []
     for i in range(30):

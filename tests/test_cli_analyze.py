@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from gctrace_nb.cli import main
+from gctrace_nb.cli.app import main
 from tests.helpers import step
 
 STEPS = [step("root", 0, 10), step("a", 1, 4, "root", status="failed", errorMessage="boom"), {"nodeId": "a"}]

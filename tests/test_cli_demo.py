@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gctrace_nb import load_trace
-from gctrace_nb.cli import EXIT_OK, main
+from gctrace_nb.cli.app import EXIT_OK, main
 
 
 @pytest.fixture(autouse=True)

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from gctrace_nb.analysis import analyze_steps
+from gctrace_nb.core.analysis import analyze_steps
 from gctrace_nb.cli import main
 from gctrace_nb.simulator import Simulator
 from gctrace_nb.simulator.notifications import TOPIC_PERMISSION
-from gctrace_nb.sources.history import execution_document_to_steps
+from gctrace_nb.core.formats.history import execution_document_to_steps
 
 HB = 0.1
 FLOW = "flow-cli-live"

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from gctrace_nb import load_trace
-from gctrace_nb.cli import main
+from gctrace_nb.cli.app import main
 
 from http_fixtures import CLIENT_ID, CLIENT_SECRET, STEPS, FakeGenesys
 
@@ -136,7 +136,7 @@ def test_subprocess_run_exits_0_with_json(server):
 def test_a_request_refused_locally_is_audited_and_nothing_is_sent(tmp_path, monkeypatch, capsys):
     import json as _json
 
-    from gctrace_nb.cli import main as _main
+    from gctrace_nb.cli.app import main as _main
 
     monkeypatch.setenv("GENESYS_CLIENT_ID", "id")
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", "s3cret-value")

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from gctrace_nb import Trace, load_trace
-from gctrace_nb.client import GenesysClient, extract_job_id
-from gctrace_nb.config import Settings
+from gctrace_nb.api.client import GenesysClient, extract_job_id
+from gctrace_nb.api.config import Settings
 from gctrace_nb.errors import (
     ApiError,
     AuthError,
@@ -29,9 +29,9 @@ from gctrace_nb.errors import (
     RetriesExhausted,
     TraceRequestInvalid,
 )
-from gctrace_nb.ratelimit import TokenBucket
-from gctrace_nb.request import TraceRequest
-from gctrace_nb.retry import PollEvent, RetryPolicy
+from gctrace_nb.api.ratelimit import TokenBucket
+from gctrace_nb.api.request import TraceRequest
+from gctrace_nb.api.retry import PollEvent, RetryPolicy
 
 from http_fixtures import CLIENT_ID, CLIENT_SECRET, STEPS, FakeGenesys, SleepRecorder
 

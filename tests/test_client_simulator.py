@@ -20,9 +20,9 @@ import pytest
 import requests
 
 from gctrace_nb import Trace, load_trace
-from gctrace_nb.cli import main
-from gctrace_nb.client import GenesysClient
-from gctrace_nb.config import Settings
+from gctrace_nb.cli.app import main
+from gctrace_nb.api.client import GenesysClient
+from gctrace_nb.api.config import Settings
 from gctrace_nb.errors import (
     AuthError,
     BadRequest,
@@ -32,9 +32,9 @@ from gctrace_nb.errors import (
     PermissionDenied,
     TraceRequestInvalid,
 )
-from gctrace_nb.ratelimit import TokenBucket
-from gctrace_nb.request import TraceRequest
-from gctrace_nb.retry import RetryPolicy
+from gctrace_nb.api.ratelimit import TokenBucket
+from gctrace_nb.api.request import TraceRequest
+from gctrace_nb.api.retry import RetryPolicy
 
 from http_fixtures import SleepRecorder
 

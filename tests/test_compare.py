@@ -8,8 +8,8 @@ import pytest
 
 from gctrace_nb import load_trace
 from gctrace_nb.batch import load_traces
-from gctrace_nb.cli import main
-from gctrace_nb.comparison import Comparison, compare, compare_chart
+from gctrace_nb.cli.app import main
+from gctrace_nb.batch.comparison import Comparison, compare, compare_chart
 
 from batch_helpers import BASE_MS, iso
 

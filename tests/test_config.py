@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from gctrace_nb.config import REGIONS, Secret, Settings, region_hosts
+from gctrace_nb.api.config import REGIONS, Secret, Settings, region_hosts
 from gctrace_nb.errors import ConfigError
 
 SECRET = "hunter2-very-secret"

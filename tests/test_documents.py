@@ -131,7 +131,7 @@ def test_trace_displays_a_compact_html_summary():
 
 
 def test_lone_surrogates_in_ids_survive_every_view(tmp_path, capsys):
-    from gctrace_nb.cli import main
+    from gctrace_nb.cli.app import main
 
     text = '[{"nodeId": "\\ud800x", "status": "\\udfff", "startTime": 0, "endTime": 5}]'
     path = tmp_path / "s.json"

@@ -12,9 +12,9 @@ import pytest
 
 from gctrace_nb import load_trace
 from gctrace_nb.batch import load_traces
-from gctrace_nb.cli import main
+from gctrace_nb.cli.app import main
 from gctrace_nb.errors import ApiError
-from gctrace_nb.export import push_otlp, to_chrome_trace, to_otlp, write_parquet
+from gctrace_nb.batch.export import push_otlp, to_chrome_trace, to_otlp, write_parquet
 
 from batch_helpers import BASE_MS, iso
 

@@ -12,7 +12,7 @@ import gctrace_nb
 from gctrace_nb.simulator import generate_dirty_trace, generate_execution_document, generate_trace
 from gctrace_nb.simulator import generator as generator_module
 from gctrace_nb.simulator import history_docs as history_docs_module
-from gctrace_nb.timestamps import parse_timestamp
+from gctrace_nb._time import parse_timestamp
 
 ISO_MS_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 KINDS = {"missing_id", "duplicate", "untimed", "negative_duration", "orphan", "cycle", "outside_parent"}
@@ -205,7 +205,7 @@ def test_doctests_pass():
 
 
 def test_execution_document_converts_to_a_clean_trace():
-    history = pytest.importorskip("gctrace_nb.sources.history")
+    history = pytest.importorskip("gctrace_nb.core.formats.history")
     for seed in range(5):
         doc = generate_execution_document(seed)
         steps, _ = history.execution_document_to_steps(doc)

@@ -17,13 +17,13 @@ from typing import Any, Callable
 import pytest
 
 from gctrace_nb import ApiError, JobFailed, PermissionDenied, TraceFormatError, TraceRequestInvalid
-from gctrace_nb.client import GenesysClient
-from gctrace_nb.config import Settings
+from gctrace_nb.api.client import GenesysClient
+from gctrace_nb.api.config import Settings
 from gctrace_nb.errors import DeadlineExceeded
-from gctrace_nb.retry import RetryPolicy
+from gctrace_nb.api.retry import RetryPolicy
 from gctrace_nb.simulator import Simulator
-from gctrace_nb.sources import history_api as h
-from gctrace_nb.timestamps import parse_timestamp
+from gctrace_nb.api import history as h
+from gctrace_nb._time import parse_timestamp
 
 ANCHOR = datetime(2026, 1, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -418,7 +418,7 @@ def cli_sim(monkeypatch):
 
 
 def run_cli(argv, capsys):
-    from gctrace_nb.cli import main
+    from gctrace_nb.cli.app import main
 
     status = main(argv)
     out, err = capsys.readouterr()

@@ -1,4 +1,4 @@
-"""A downloaded flow execution-history document becomes a trace (gctrace_nb.sources.history)."""
+"""A downloaded flow execution-history document becomes a trace (gctrace_nb.core.formats.history)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gctrace_nb import TraceFormatError, analyze_steps, load_trace
-from gctrace_nb.cli import main
-from gctrace_nb.sources.history import execution_document_to_steps
-from gctrace_nb.timestamps import parse_timestamp
+from gctrace_nb.cli.app import main
+from gctrace_nb.core.formats.history import execution_document_to_steps
+from gctrace_nb._time import parse_timestamp
 from tests.helpers import t
 
 
@@ -359,7 +359,7 @@ def test_a_start_marker_holding_its_items_nested_is_a_group_of_them():
 
 
 def test_an_item_without_ids_is_named_by_its_name():
-    from gctrace_nb.sources.history import execution_document_to_steps
+    from gctrace_nb.core.formats.history import execution_document_to_steps
 
     doc = {"flow": {"flowId": "f", "startDateTime": "2026-03-01T10:00:00Z", "endDateTime": "2026-03-01T10:00:09Z",
                     "execution": [

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from gctrace_nb import analyze_steps, load_trace
-from gctrace_nb.cli import main
+from gctrace_nb.cli.app import main
 
 from hostile_server import CLIENT_ID, CLIENT_SECRET, Fault, HostileServer, Quirks, burst
 

@@ -14,12 +14,12 @@ import pytest
 
 from gctrace_nb.api.live import FlowWatch, watch
 from gctrace_nb.api.notifications import event_document, execution_summary, flow_topic
-from gctrace_nb.client import GenesysClient
-from gctrace_nb.config import Settings
+from gctrace_nb.api.client import GenesysClient
+from gctrace_nb.api.config import Settings
 from gctrace_nb.errors import PermissionDenied
 from gctrace_nb.simulator import Simulator
 from gctrace_nb.simulator.notifications import TOPIC_PERMISSION
-from gctrace_nb.sources.history import execution_document_to_steps
+from gctrace_nb.core.formats.history import execution_document_to_steps
 
 HB = 0.1
 FLOW = "flow-live-1"
@@ -340,7 +340,7 @@ def test_a_plain_ws_connect_uri_off_loopback_is_refused():
             create_channel(client)
 
 
-@pytest.mark.parametrize("module", ["gctrace_nb.api.notifications", "gctrace_nb.commands.live"])
+@pytest.mark.parametrize("module", ["gctrace_nb.api.notifications", "gctrace_nb.cli.live"])
 def test_doctests(module):
     import doctest
     import importlib

@@ -8,8 +8,8 @@ import time
 import pytest
 
 import gctrace_nb as gc
-from gctrace_nb.client import GenesysClient
-from gctrace_nb.config import Settings
+from gctrace_nb.api.client import GenesysClient
+from gctrace_nb.api.config import Settings
 from gctrace_nb.simulator import Simulator
 from gctrace_nb.simulator.notifications import TOPIC_PERMISSION
 

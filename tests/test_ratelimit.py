@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from gctrace_nb.errors import Cancelled
-from gctrace_nb.ratelimit import TokenBucket
+from gctrace_nb.api.ratelimit import TokenBucket
 
 from http_fixtures import SleepRecorder
 

@@ -1,4 +1,4 @@
-"""gctrace_nb.report and ``gctrace report``: the page's content, escaping, plotly.js modes, a missing dot."""
+"""gctrace_nb.report.trace and ``gctrace report``: the page's content, escaping, plotly.js modes, a missing dot."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from _render_samples import branchy_steps, branchy_trace, hostile_trace, wide_steps
 from gctrace_nb import load_trace
-from gctrace_nb.cli import EXIT_INVALID, EXIT_OK, main
-from gctrace_nb.report import export_report, report_html, report_snippet
+from gctrace_nb.cli.app import EXIT_INVALID, EXIT_OK, main
+from gctrace_nb.report.trace import export_report, report_html, report_snippet
 
 _skip_without_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the graphviz dot binary is not installed")
 

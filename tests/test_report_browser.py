@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from _render_samples import branchy_trace, hostile_trace
-from gctrace_nb.report import export_report
+from gctrace_nb.report.trace import export_report
 
 pytestmark = pytest.mark.browser
 

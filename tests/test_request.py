@@ -7,7 +7,7 @@ import math
 import pytest
 
 from gctrace_nb.errors import TraceRequestInvalid
-from gctrace_nb.request import TraceRequest
+from gctrace_nb.api.request import TraceRequest
 
 
 def test_body_is_the_design_body():
@@ -73,8 +73,8 @@ def test_every_violation_is_listed():
     assert [f for f, _ in info.value.violations] == ["flowId", "actionInvocationId", "traceDepth", "contextDirectives"]
 
 
-@pytest.mark.parametrize("module", ["gctrace_nb.config", "gctrace_nb.request", "gctrace_nb.retry",
-                                    "gctrace_nb.ratelimit", "gctrace_nb.client", "gctrace_nb.commands.trace"])
+@pytest.mark.parametrize("module", ["gctrace_nb.api.config", "gctrace_nb.api.request", "gctrace_nb.api.retry",
+                                    "gctrace_nb.api.ratelimit", "gctrace_nb.api.client", "gctrace_nb.cli.trace"])
 def test_doctests(module):
     import doctest
     import importlib

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 
 from gctrace_nb.errors import Cancelled, CircuitOpen, DeadlineExceeded, RetriesExhausted
-from gctrace_nb.retry import PollEvent, RetryPolicy, parse_retry_after, pause, poll
+from gctrace_nb.api.retry import PollEvent, RetryPolicy, parse_retry_after, pause, poll
 
 from http_fixtures import SleepRecorder
 

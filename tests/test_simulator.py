@@ -651,14 +651,15 @@ def test_action_test_unknown_action_and_bad_body(sim, api):
 # -- CLI ------------------------------------------------------------------------------------
 
 def test_simulate_is_a_registered_command():
-    from gctrace_nb import cli
+    from gctrace_nb.cli import app as cli_main
+    cli = cli_main
 
     assert "simulate" in cli._COMMAND_MODULES
 
 
 def test_gctrace_simulate_serves_until_interrupted():
     script = ("import argparse, sys\n"
-              "from gctrace_nb.commands import simulate\n"
+              "from gctrace_nb.cli import simulate\n"
               "p = argparse.ArgumentParser(); s = p.add_subparsers()\n"
               "simulate.register(s)\n"
               "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n")
@@ -682,7 +683,7 @@ def test_gctrace_simulate_serves_until_interrupted():
 
 
 def test_gctrace_simulate_rejects_bad_fault_values():
-    from gctrace_nb.commands import simulate
+    from gctrace_nb.cli import simulate
     import argparse
 
     p = argparse.ArgumentParser()
@@ -693,7 +694,7 @@ def test_gctrace_simulate_rejects_bad_fault_values():
 
 @pytest.mark.parametrize("port", ["-1", "70000"])
 def test_gctrace_simulate_rejects_a_port_out_of_range_without_a_traceback(port, capsys):
-    from gctrace_nb.commands import simulate
+    from gctrace_nb.cli import simulate
     import argparse
 
     p = argparse.ArgumentParser()

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from gctrace_nb import Trace, TraceMetadata, WebhookError
-from gctrace_nb import audit, webhook
-from gctrace_nb.webhook import (
+from gctrace_nb.delivery import audit
+from gctrace_nb.delivery import webhook
+from gctrace_nb.delivery.webhook import (
     Backoff,
     Outbox,
     WebhookSender,
@@ -324,7 +325,7 @@ def test_two_flushes_do_not_interleave_and_appends_during_a_flush_survive(tmp_pa
 
 _FLUSH_IN_CHILD = """
 import sys
-from gctrace_nb.webhook import flush_outbox
+from gctrace_nb.delivery.webhook import flush_outbox
 flush_outbox(sys.argv[1], timeout=120, max_attempts=1)
 """
 
@@ -397,7 +398,7 @@ def test_failures_are_audited_without_secret_or_url_path(tmp_path):
 
 # ------------------------------------------------------------------------ CLI
 def _run_cli(argv, capsys):
-    from gctrace_nb.cli import main
+    from gctrace_nb.cli.app import main
 
     code = main(argv)
     out, err = capsys.readouterr()

@@ -17,9 +17,11 @@ import logging
 
 import pytest
 
-from gctrace_nb import audit, load_trace
-from gctrace_nb.cli import main
-from gctrace_nb.webhook import Outbox
+from gctrace_nb import load_trace
+
+from gctrace_nb.delivery import audit
+from gctrace_nb.cli.app import main
+from gctrace_nb.delivery.webhook import Outbox
 
 from _webhook_receiver import Receiver, free_port
 
@@ -117,7 +119,7 @@ def test_trace_webhook_outbox_and_audit_leak_no_secret(sim, tmp_path, capsys):
     assert job_failed["message"] == sim.faults.fail_job_message and job_failed["flow_id"] == "flow-e2e"
 
     # the HTML report of the saved trace is an artefact too
-    from gctrace_nb.report import export_report
+    from gctrace_nb.report.trace import export_report
 
     report = export_report(trace, tmp_path / "out" / "report.html", plotlyjs="cdn")
 

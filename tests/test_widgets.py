@@ -14,9 +14,9 @@ import ipywidgets as widgets
 import pytest
 
 from gctrace_nb import load_trace
-from gctrace_nb.client import GenesysClient
+from gctrace_nb.api.client import GenesysClient
 from gctrace_nb.simulator import Simulator
-from gctrace_nb.widgets import TAB_TITLES, TraceLauncher, describe_error, parse_inputs
+from gctrace_nb.ui.launcher import TAB_TITLES, TraceLauncher, describe_error, parse_inputs
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +129,7 @@ def test_webhook_rejection_is_a_message(launcher, sim):
 
 
 def test_export_report_button(launcher, tmp_path):
-    pytest.importorskip("gctrace_nb.report")
+    pytest.importorskip("gctrace_nb.report.trace")
     fill(launcher)
     run(launcher)
     launcher.report_button.click()
@@ -357,7 +357,7 @@ def test_without_graphviz_the_dag_tab_says_so_and_the_others_still_show(launcher
 def test_doctests():
     import doctest
 
-    import gctrace_nb.widgets
+    import gctrace_nb.ui.launcher
 
-    result = doctest.testmod(gctrace_nb.widgets)
+    result = doctest.testmod(gctrace_nb.ui.launcher)
     assert result.attempted >= 4 and result.failed == 0

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Callable, Final, Iterator
 from urllib.parse import urlsplit
 
 from ..errors import CircuitOpen
-from ..retry import CancelToken
 from .notifications import (
     Channel,
     create_channel,
@@ -41,10 +40,11 @@ from .notifications import (
     trace_from_event,
     utc_now,
 )
+from .retry import CancelToken
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import GenesysClient
-    from ..model import Trace
+    from ..core.model import Trace
+    from .client import GenesysClient
 
 __all__ = ["DEFAULT_HEARTBEAT_S", "FlowWatch", "WatchStatus", "watch"]
 
@@ -248,7 +248,7 @@ class FlowWatch:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         session = None
         try:
-            from ..sources.history_api import _plain_session
+            from .history import _plain_session
 
             session = _plain_session()
             failures = 0
@@ -458,7 +458,7 @@ def watch(
     """
     flow_ids = [flow_id] if isinstance(flow_id, str) else list(flow_id)
     if client is None:
-        from ..client import GenesysClient
+        from .client import GenesysClient
 
         client = GenesysClient.from_env()
     return FlowWatch(client, flow_ids, count=count, timeout=timeout, cancel=cancel, **options)

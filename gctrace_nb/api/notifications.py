@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlsplit
 
 from ..errors import ApiError, GctraceError, NotFound, PermissionDenied, TraceFormatError
-from ..retry import CancelToken
-from ..sources import history as _history
-from ..sources.history_api import download_entity
-from ..timestamps import parse_timestamp
+from .retry import CancelToken
+from .._time import parse_timestamp
+from ..core.formats import history as _history
+from .history import download_entity
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import GenesysClient
-    from ..model import Trace
+    from ..core.model import Trace
+    from .client import GenesysClient
 
 __all__ = [
     "CHANNELS_PATH",
@@ -302,7 +302,7 @@ def trace_from_event(client: "GenesysClient", event: dict, *, topic: str | None 
     converted instead and ``metadata.extra`` says ``detail: "event_items"``,
     ``end_times: "inferred"`` and why (``history_error``).
     """
-    from ..model import Trace, TraceMetadata
+    from ..core.model import Trace, TraceMetadata
 
     if not isinstance(event, dict):
         raise TraceFormatError(f"an execution event is an object, got {type(event).__name__}")

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..analysis import Analysis
+    from ..core.analysis import Analysis
 
 __all__ = ["children_of", "tree_order", "fmt_ms", "iso_us", "clean_text", "shorten"]
 
@@ -43,7 +43,7 @@ def children_of(a: "Analysis") -> tuple[list[list[int]], list[int]]:
 def tree_order(a: "Analysis") -> list[int]:
     """Return kept indices depth-first (pre-order), siblings by start.
 
-    >>> from gctrace_nb.analysis import analyze_steps
+    >>> from gctrace_nb.core.analysis import analyze_steps
     >>> a = analyze_steps([
     ...     {"nodeId": "r", "startTime": 0, "endTime": 10},
     ...     {"nodeId": "late", "parentId": "r", "startTime": 5, "endTime": 9},

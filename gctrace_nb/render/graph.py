@@ -27,7 +27,7 @@ from ..errors import RendererUnavailable
 from . import _tree
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..model import Trace
+    from ..core.model import Trace
 
 __all__ = ["dag", "dag_svg", "INSTALL_HINT"]
 

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from . import _tree
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..model import Trace
+    from ..core.model import Trace
 
 __all__ = ["gantt", "STATUS_COLORS", "CRITICAL_COLOR"]
 

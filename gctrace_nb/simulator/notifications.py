@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Iterable
 from urllib.parse import unquote, urlsplit
 
-from ..timestamps import parse_timestamp
+from .._time import parse_timestamp
 from .history_docs import generate_execution_document
 
 if TYPE_CHECKING:  # pragma: no cover

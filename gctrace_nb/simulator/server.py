@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from ..timestamps import parse_timestamp
+from .._time import parse_timestamp
 from .faults import Faults
 from .generator import generate_trace
 from .history_docs import generate_execution_document

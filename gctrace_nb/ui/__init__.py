@@ -1,1 +1,1 @@
-"""Notebook widgets: the trace launcher and the live view (the only modules importing ipywidgets)."""
+"""Notebook user interface: the ipywidgets launcher, the live view, and the messages they share with the CLI."""

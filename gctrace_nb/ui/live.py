@@ -34,12 +34,12 @@ import ipywidgets as w
 
 from ..api.live import WatchStatus, watch
 from ..api.notifications import execution_summary
-from ..widgets import _Bundle, _dag_bundle, _gantt_bundle, _summary_bundle, describe_error
+from .launcher import _Bundle, _dag_bundle, _gantt_bundle, _summary_bundle, describe_error
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
-    from ..model import Trace
+    from ..core.model import Trace
 
 __all__ = ["LiveView", "DETAIL_TABS"]
 

@@ -1,0 +1,794 @@
+"""Fetch traces from the real Genesys Cloud API: flow execution history and data action tests.
+
+Flow execution history (``genesys-api.md`` §B), in four calls:
+
+1. :func:`query_flow_instances`: ``POST /api/v2/flows/instances/query`` with the
+   criteria, page by page (``nextUri``), up to the API's cap of 200 instances.
+2. :func:`start_instances_job`: ``POST /api/v2/flows/instances/jobs {"ids": [...]}``.
+3. :func:`wait_instances_job`: poll ``GET /api/v2/flows/instances/jobs/{id}``
+   until ``jobState`` is ``Success`` or ``Failed``, with the shared
+   :func:`gctrace_nb.api.retry.poll` (backoff, ``Retry-After``, deadline, breaker).
+4. :func:`download_entity`: each entity's pre-signed ``downloadUri``, fetched
+   with a plain session and **no Authorization header**; the relative
+   ``/api/v2/downloads/{id}`` form is resolved first through
+   ``GET /api/v2/downloads/{id}?issueRedirect=false``.
+
+:func:`fetch_history_traces` runs all four and converts each download with
+:func:`gctrace_nb.core.formats.history.execution_document_to_steps`.
+:func:`run_action_test` runs ``POST /api/v2/integrations/actions/{id}/test``.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import logging
+import os
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Callable, Final, Mapping
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.auth import AuthBase
+
+from ..core.documents import parse_json
+from ..errors import ApiError, JobFailed, NotFound, TraceFormatError, TraceRequestInvalid
+from .retry import CancelToken, PollEvent, RetryBudget, parse_retry_after, pause, poll
+from .._time import to_iso
+from ..core.formats import action_test as _action_test
+from ..core.formats import history as _history
+from ..core.formats.history import parse_timestamp
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import GenesysClient
+    from ..core.model import Trace
+
+__all__ = [
+    "MAX_INSTANCES",
+    "QUERY_PATH",
+    "JOBS_PATH",
+    "build_instance_query",
+    "query_flow_instances",
+    "start_instances_job",
+    "get_instances_job",
+    "wait_instances_job",
+    "download_entity",
+    "fetch_history_traces",
+    "run_action_test",
+]
+
+log = logging.getLogger(__name__)
+
+#: The most instances one query returns (a Genesys limit).
+MAX_INSTANCES: Final = 200
+#: Instance ids per download job (larger selections run several jobs).
+JOB_BATCH: Final = 100
+QUERY_PATH: Final = "/api/v2/flows/instances/query"
+JOBS_PATH: Final = "/api/v2/flows/instances/jobs"
+DOWNLOADS_PATH: Final = "/api/v2/downloads/"
+#: A download larger than this is refused (a flow's execution data is far smaller).
+MAX_DOWNLOAD_BYTES: Final = 64 * 1024 * 1024
+_US: Final = timedelta(microseconds=1)
+_DONE_STATES: Final = frozenset({"success", "failed"})
+_TRANSIENT_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                  requests.exceptions.ContentDecodingError)  # a body broken in transit
+
+ProgressCallback = Callable[[PollEvent], Any]
+
+
+# --------------------------------------------------------------------- query
+def _iso_criterion(name: str, value: Any, problems: list[tuple[str, str]]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        micros = int((moment - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() * 1_000_000)
+    else:
+        micros = parse_timestamp(value) if isinstance(value, str) else None
+    if micros is None:
+        problems.append((name, f"must be an ISO-8601 date-time, got {value!r}"))
+        return None
+    return to_iso(micros)[:23] + "Z"  # milliseconds, as the API writes them
+
+
+def _check_id(name: str, value: Any, problems: list[tuple[str, str]]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append((name, "must be a non-empty id"))
+        return None
+    if any(ord(ch) < 32 for ch in value):
+        problems.append((name, "must not contain control characters"))
+        return None
+    return value.strip()
+
+
+def build_instance_query(
+    *,
+    conversation_id: str | None = None,
+    flow_id: str | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+) -> dict:
+    """Return the ``POST /api/v2/flows/instances/query`` body for these criteria.
+
+    One criteria group per criterion (all must hold): ``ConversationId eq``,
+    ``FlowId eq``, ``FlowStartDateTime gte`` (since) and ``lte`` (until).
+
+    Raises:
+        TraceRequestInvalid: no conversation or flow id, an unreadable time, or
+            ``since`` after ``until`` (nothing is sent).
+
+    >>> build_instance_query(conversation_id="c-1", since="2026-01-15T09:00:00Z")["query"]
+    [{'criteria': {'key': 'ConversationId', 'operator': 'eq', 'value': 'c-1'}}, \
+{'criteria': {'key': 'FlowStartDateTime', 'operator': 'gte', 'value': '2026-01-15T09:00:00.000Z'}}]
+    """
+    problems: list[tuple[str, str]] = []
+    conv = _check_id("conversationId", conversation_id, problems)
+    flow = _check_id("flowId", flow_id, problems)
+    start = _iso_criterion("since", since, problems)
+    end = _iso_criterion("until", until, problems)
+    if conv is None and flow is None and not any(p[0] in ("conversationId", "flowId") for p in problems):
+        problems.append(("conversationId", "give a conversation id or a flow id"))
+    if start and end and start > end:
+        problems.append(("since", f"must not be after until ({start} > {end})"))
+    if problems:
+        raise TraceRequestInvalid(problems)
+    criteria = []
+    for key, operator, value in (("ConversationId", "eq", conv), ("FlowId", "eq", flow),
+                                 ("FlowStartDateTime", "gte", start), ("FlowStartDateTime", "lte", end)):
+        if value is not None:
+            criteria.append({"criteria": {"key": key, "operator": operator, "value": value}})
+    return {"query": criteria}
+
+
+def _json_body(resp: requests.Response, what: str) -> Any:
+    try:
+        return resp.json()
+    except (ValueError, RecursionError):
+        raise ApiError(f"{what}: the response is not JSON", status=resp.status_code, url=resp.url,
+                       correlation_id=resp.headers.get("ININ-Correlation-Id")) from None
+
+
+def _next_page_path(next_uri: Any, api_url: str) -> str | None:
+    """The path and query of a ``nextUri`` for the query endpoint, or None.
+
+    A relative ``nextUri`` (what Genesys sends) or one on our own API host is
+    followed there; one naming another host or another endpoint is not.
+    """
+    if not isinstance(next_uri, str) or not next_uri.strip():
+        return None
+    parts = urlsplit(next_uri.strip())
+    own = urlsplit(api_url)
+    if (parts.scheme or parts.netloc) and (parts.scheme, parts.netloc) != (own.scheme, own.netloc):
+        return None
+    if parts.path.rstrip("/") != QUERY_PATH:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def query_flow_instances(
+    client: "GenesysClient",
+    *,
+    conversation_id: str | None = None,
+    flow_id: str | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+    limit: int = MAX_INSTANCES,
+    page_size: int = 50,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    budget: RetryBudget | None = None,
+    correlation_ids: list[str] | None = None,
+) -> list[dict]:
+    """Return the flow instances matching the criteria (query entities), at most ``limit``.
+
+    Follows ``nextUri`` (or, failing that, ``pageNumber`` while ``pageCount``
+    or ``total`` says there is more) until ``limit`` instances, an empty
+    page, or the last page. Instances are deduplicated by id.
+
+    Raises:
+        TraceRequestInvalid: bad criteria or ``limit``/``page_size`` (nothing sent).
+        PermissionDenied: the OAuth client lacks ``architect:flowInstance:search``.
+    """
+    body = build_instance_query(conversation_id=conversation_id, flow_id=flow_id, since=since, until=until)
+    problems = []
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_INSTANCES:
+        problems.append(("limit", f"must be between 1 and {MAX_INSTANCES} (the API's cap), got {limit!r}"))
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_INSTANCES:
+        problems.append(("pageSize", f"must be between 1 and {MAX_INSTANCES}, got {page_size!r}"))
+    if problems:
+        raise TraceRequestInvalid(problems)
+    budget = budget or client.policy.budget(client.clock)
+    found: dict[str, dict] = {}
+    path = f"{QUERY_PATH}?pageSize={page_size}"
+    seen_paths: set[str] = set()
+    page_number = 1
+    max_pages = MAX_INSTANCES // page_size + 2  # a server that pages forever stops here
+    for _ in range(max_pages):
+        seen_paths.add(path)
+        resp = client.request(
+            "POST", path, json=body, on_progress=on_progress, cancel=cancel, budget=budget,
+            correlation_ids=correlation_ids, subject="flow instances query",
+        )
+        page = _json_body(resp, "flow instances query")
+        if not isinstance(page, dict):
+            raise ApiError("flow instances query: the response is not an object", status=resp.status_code,
+                           url=resp.url)
+        entities = page.get("entities")
+        entities = entities if isinstance(entities, list) else []
+        new = 0
+        for entity in entities:
+            if not isinstance(entity, dict):
+                continue
+            instance_id = entity.get("id")
+            if not isinstance(instance_id, str) or not instance_id or instance_id in found:
+                continue
+            found[instance_id] = entity
+            new += 1
+            if len(found) >= limit:
+                break
+        if len(found) >= limit or new == 0:
+            break
+        next_path = _next_page_path(page.get("nextUri"), client.settings.api_url)
+        if next_path is None:
+            page_count = page.get("pageCount")
+            total = page.get("total")
+            more = (isinstance(page_count, int) and page_number < page_count) or (
+                isinstance(total, int) and len(found) < total)
+            if not more:
+                break
+            # a nextUri we will not follow (another host name): page by number on our own host
+            next_path = f"{QUERY_PATH}?pageSize={page_size}&pageNumber={page_number + 1}"
+        if next_path in seen_paths:
+            break
+        path = next_path
+        page_number += 1
+    instances = list(found.values())
+    log.info("flow instances query: %d instance(s)", len(instances))
+    return instances
+
+
+# ---------------------------------------------------------------------- jobs
+def _check_job(job: Any, resp: requests.Response, what: str) -> dict:
+    if not isinstance(job, dict) or not isinstance(job.get("id"), str) or not job["id"]:
+        raise ApiError(f"{what}: the response is not an instances job (no id)", status=resp.status_code,
+                       url=resp.url, correlation_id=resp.headers.get("ININ-Correlation-Id"))
+    return job
+
+
+def start_instances_job(
+    client: "GenesysClient",
+    ids: list[str],
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    budget: RetryBudget | None = None,
+    correlation_ids: list[str] | None = None,
+) -> dict:
+    """Start the job that prepares downloads for ``ids``; return the job document.
+
+    Raises:
+        ValueError: no ids, or more than :data:`MAX_INSTANCES`.
+        PermissionDenied: the OAuth client lacks ``architect:flowInstance:view``.
+    """
+    ids = [i for i in ids if isinstance(i, str) and i]
+    if not ids:
+        raise ValueError("start_instances_job needs at least one instance id")
+    if len(ids) > JOB_BATCH:
+        raise ValueError(f"at most {JOB_BATCH} instance ids per job, got {len(ids)}")
+    resp = client.request(
+        "POST", JOBS_PATH, json={"ids": ids}, on_progress=on_progress, cancel=cancel, budget=budget,
+        correlation_ids=correlation_ids, subject="flow instances job",
+    )
+    return _check_job(_json_body(resp, "flow instances job"), resp, "flow instances job")
+
+
+def get_instances_job(
+    client: "GenesysClient",
+    job_id: str,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    budget: RetryBudget | None = None,
+    correlation_ids: list[str] | None = None,
+) -> dict:
+    """Return the instances job document once (no waiting)."""
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise ValueError("job_id must be a non-empty string")
+    resp = client.request(
+        "GET", f"{JOBS_PATH}/{quote(job_id, safe='')}", on_progress=on_progress, cancel=cancel, budget=budget,
+        correlation_ids=correlation_ids, subject=f"flow instances job {job_id}", job_id=job_id,
+    )
+    return _check_job(_json_body(resp, f"flow instances job {job_id}"), resp, f"flow instances job {job_id}")
+
+
+def _job_state(job: dict) -> str:
+    state = job.get("jobState")
+    return state if isinstance(state, str) else "unknown"
+
+
+def _job_failed(job: dict, job_id: str) -> JobFailed:
+    message = None
+    for key in ("errorMessage", "message", "error", "errorInfo"):
+        value = job.get(key)
+        if isinstance(value, str) and value:
+            message = value
+            break
+        if isinstance(value, dict) and isinstance(value.get("message"), str):
+            message = value["message"]
+            break
+    return JobFailed(message or "the flow instances job ended in jobState Failed", job_id=job_id, body=job)
+
+
+def wait_instances_job(
+    client: "GenesysClient",
+    job_id: str,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    budget: RetryBudget | None = None,
+    correlation_ids: list[str] | None = None,
+) -> dict:
+    """Poll the instances job until ``jobState`` is ``Success`` (returned) or ``Failed`` (raised).
+
+    ``Registered`` and ``Running`` (and anything unknown) keep polling, with the
+    same policy as the debug trace.
+
+    Raises:
+        JobFailed: ``jobState`` ``Failed``.
+        DeadlineExceeded, CircuitOpen: waited as long as the policy allows.
+        Cancelled: ``cancel`` was set.
+    """
+    budget = budget or client.policy.budget(client.clock)
+
+    def fetch() -> dict:
+        return get_instances_job(client, job_id, on_progress=on_progress, cancel=cancel, budget=budget,
+                                 correlation_ids=correlation_ids)
+
+    job = poll(
+        fetch, lambda j: _job_state(j).lower() in _DONE_STATES, budget=budget, clock=client.clock,
+        sleep=client.sleep, random=_client_random(client), on_progress=on_progress, cancel=cancel,
+        status_of=_job_state, what=f"flow instances job {job_id}", job_id=job_id,
+    )
+    if _job_state(job).lower() == "failed":
+        raise _job_failed(job, job_id)
+    return job
+
+
+def _client_random(client: "GenesysClient") -> Callable[[], float]:
+    """The client's jitter source (``GenesysClient.random``), so tests that pin it pin ours too."""
+    import random
+
+    value = getattr(client, "random", None)
+    return value if callable(value) else random.random
+
+
+# ------------------------------------------------------------------ download
+class _NoAuthorization(AuthBase):
+    """Send no credentials at all: strips any Authorization header, and keeps
+    requests from reading ``~/.netrc`` (an explicit auth disables that lookup)."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers.pop("Authorization", None)
+        return r
+
+
+def _plain_session() -> requests.Session:
+    session = requests.Session()
+    # No environment-derived credentials (netrc) on redirects either; proxies and
+    # the CA bundle from the environment are passed per request instead.
+    session.trust_env = False
+    session.max_redirects = 5
+    return session
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _downloads_id(uri: str, client: "GenesysClient") -> str | None:
+    """The id of a ``/api/v2/downloads/{id}`` URI (relative, or on the API host), else None."""
+    parts = urlsplit(uri)
+    if parts.scheme or parts.netloc:
+        own = urlsplit(client.settings.api_url)
+        if (parts.scheme, parts.netloc) != (own.scheme, own.netloc):
+            return None
+    if not parts.path.startswith(DOWNLOADS_PATH):
+        return None
+    rest = parts.path[len(DOWNLOADS_PATH):].strip("/")
+    return rest if rest and "/" not in rest else None
+
+
+def _entity_label(entity: dict) -> str:
+    value = entity.get("id")
+    return f"instance {value}" if isinstance(value, str) and value else "an instance"
+
+
+def _resolve_download(client: "GenesysClient", download_id: str, *, label: str, budget: RetryBudget,
+                      cancel: CancelToken | None, on_progress: ProgressCallback | None,
+                      correlation_ids: list[str] | None) -> str:
+    resp = client.request(
+        "GET", f"{DOWNLOADS_PATH}{quote(download_id, safe='')}", params={"issueRedirect": "false"},
+        on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids,
+        subject=f"download {download_id} of {label}",
+    )
+    body = _json_body(resp, f"download {download_id}")
+    url = body.get("url") if isinstance(body, dict) else None
+    if not isinstance(url, str) or not url:
+        raise ApiError(f"download {download_id} of {label}: the response names no url", status=resp.status_code,
+                       url=resp.url)
+    return url
+
+
+def download_entity(
+    client: "GenesysClient",
+    entity: dict,
+    *,
+    session: requests.Session | None = None,
+    budget: RetryBudget | None = None,
+    cancel: CancelToken | None = None,
+    on_progress: ProgressCallback | None = None,
+    correlation_ids: list[str] | None = None,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> Any:
+    """Download one job entity's execution data and return the decoded JSON document.
+
+    The pre-signed URI is fetched with a plain session (``session``, default a
+    new one) and never with the Authorization header. A relative
+    ``/api/v2/downloads/{id}`` is resolved through the API (authenticated) first.
+    429 and 5xx are retried under the client's policy and ``budget``.
+
+    Raises:
+        JobFailed: the job marked this entity failed.
+        ApiError: the link expired (403: run the job again), or another error status;
+            the URI is not https (plain http only for a loopback host).
+        NotFound: 404 from the storage host.
+        TraceFormatError: the download is not JSON.
+    """
+    if not isinstance(entity, dict):
+        raise TypeError(f"entity must be a job entity object, got {type(entity).__name__}")
+    label = _entity_label(entity)
+    status_code = entity.get("statusCode")
+    failed = entity.get("failed") is True or (
+        isinstance(status_code, int) and not isinstance(status_code, bool) and not 200 <= status_code < 300)
+    if failed:
+        detail = next((entity[k] for k in ("errorMessage", "message", "error")
+                       if isinstance(entity.get(k), str) and entity[k]), None)
+        reason = detail or (f"statusCode {status_code}" if status_code is not None else "marked failed")
+        raise JobFailed(f"{label} could not be prepared for download: {reason}", body=entity)
+    uri = entity.get("downloadUri")
+    if not isinstance(uri, str) or not uri.strip():
+        raise ApiError(f"{label}: the job entity has no downloadUri")
+    uri = uri.strip()
+    budget = budget or client.policy.budget(client.clock)
+    download_id = _downloads_id(uri, client)
+    if download_id is not None:
+        uri = _resolve_download(client, download_id, label=label, budget=budget, cancel=cancel,
+                                on_progress=on_progress, correlation_ids=correlation_ids)
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if not host or not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))):
+        raise ApiError(f"{label}: refusing to download from {parts.scheme or 'a relative'}://{host}: "
+                       "the pre-signed URI must be https")
+    own_session = session is None
+    session = session or _plain_session()
+    try:
+        data = _fetch_plain(client, session, uri, label=label, budget=budget, cancel=cancel,
+                            on_progress=on_progress, max_bytes=max_bytes)
+    finally:
+        if own_session:
+            session.close()
+    return parse_json(data, f"download of {label}")
+
+
+def _redacted(url: str) -> str:
+    """The URL without its query (pre-signed signatures stay out of messages)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _fetch_plain(client: "GenesysClient", session: requests.Session, url: str, *, label: str,
+                 budget: RetryBudget, cancel: CancelToken | None, on_progress: ProgressCallback | None,
+                 max_bytes: int) -> bytes:
+    policy = client.policy
+    what = f"download of {label}"
+    shown = _redacted(url)
+    proxies = requests.utils.get_environ_proxies(url)
+    verify: Any = os.environ.get("REQUESTS_CA_BUNDLE") or True
+    attempt = 0
+    last_status: int | None = None
+    while True:
+        budget.check(attempts=attempt, last_status=last_status, what=what)
+        attempt += 1
+        retry_after = None
+        try:
+            resp = session.get(url, auth=_NoAuthorization(),
+                               timeout=max(0.001, min(client.settings.timeout, budget.remaining())), stream=True,
+                               proxies=proxies, verify=verify, headers={"Accept": "application/json"})
+        except _TRANSIENT_EXC as exc:
+            status: int | None = None
+            log.info("%s: attempt %d failed: %s", what, attempt, type(exc).__name__)
+        except requests.RequestException as exc:  # redirect loops, bad schemes or URLs: not worth retrying
+            raise ApiError(f"the download of {label} failed: {type(exc).__name__}", url=shown) from None
+        else:
+            status = resp.status_code
+            try:
+                if 200 <= status < 300:
+                    try:
+                        data = _read_capped(resp, max_bytes, label)
+                    except _TRANSIENT_EXC as exc:  # the body broke in transit: fetch it again
+                        status = None
+                        log.info("%s: attempt %d failed reading the body: %s", what, attempt, type(exc).__name__)
+                    else:
+                        budget.record_success()
+                        return data
+                elif status not in policy.retry_statuses:
+                    _raise_download_error(resp, label, shown)
+                else:
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            finally:
+                resp.close()
+        last_status = status
+        budget.record_transient(attempts=attempt, last_status=status, what=what)
+        budget.check_attempts(attempt, last_status=status, what=what)
+        wait = policy.delay_for(status, retry_after, attempt, random=_client_random(client))
+        budget.plan_wait(wait, attempts=attempt, last_status=status, what=what)
+        if on_progress is not None:
+            on_progress(PollEvent(attempt, "retrying", status, wait, retry_after, budget.elapsed(),
+                                  f"{what}: {'HTTP ' + str(status) if status else 'connection error'}; "
+                                  f"retrying in {wait:.1f} s"))
+        pause(wait, sleep=client.sleep, cancel=cancel)
+
+
+def _read_capped(resp: requests.Response, max_bytes: int, label: str) -> bytes:
+    chunks = []
+    size = 0
+    for chunk in resp.iter_content(chunk_size=65536):
+        size += len(chunk)
+        if size > max_bytes:
+            raise TraceFormatError(f"download is larger than {max_bytes} bytes; refused", f"download of {label}")
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data.strip():
+        raise TraceFormatError("download is empty", f"download of {label}")
+    return data
+
+
+def _raise_download_error(resp: requests.Response, label: str, shown: str) -> None:
+    status = resp.status_code
+    try:
+        excerpt = " ".join(resp.content[:300].decode("utf-8", "replace").split())
+    except (requests.RequestException, OSError):
+        excerpt = ""
+    kw: dict[str, Any] = dict(status=status, url=shown, body=excerpt or None)
+    if status == 403:
+        raise ApiError(
+            f"the download link for {label} has expired or is no longer valid (HTTP 403 from the storage "
+            "host): pre-signed links are short-lived; run the history job again to get fresh links", **kw)
+    if status == 404:
+        raise NotFound(f"the download for {label} was not found (the link may have expired; run the job again)",
+                       **kw)
+    raise ApiError(f"the download of {label} failed", **kw)
+
+
+# -------------------------------------------------------------- whole fetch
+def _utcnow(client: "GenesysClient") -> datetime:
+    now = getattr(client, "_utcnow", None)
+    return now() if callable(now) else datetime.now(timezone.utc)
+
+
+def _iso_now(client: "GenesysClient") -> str:
+    return _utcnow(client).astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _job_entities(job: dict, batch: list[str]) -> list[dict]:
+    """The job's entity objects, one per id, at most one per instance asked for.
+
+    A server listing more downloads than instances requested does not make us
+    fetch them all; entities for the requested ids come first.
+    """
+    raw = job.get("entities")
+    if not isinstance(raw, list):
+        return []
+    asked = set(batch)
+    seen: set = set()
+    known, unknown = [], []
+    for entity in raw:
+        if not isinstance(entity, dict):
+            continue
+        key = entity.get("id")
+        key = key if isinstance(key, str) else None
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        (known if key in asked else unknown).append(entity)
+    return (known + unknown)[:len(batch)]
+
+
+def fetch_history_traces(
+    client: "GenesysClient",
+    *,
+    conversation_id: str | None = None,
+    flow_id: str | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+    limit: int = MAX_INSTANCES,
+    page_size: int = 50,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    errors: list | None = None,
+    download_session: requests.Session | None = None,
+) -> list["Trace"]:
+    """Query, run the job, download and convert: one :class:`~gctrace_nb.Trace` per flow instance.
+
+    Traces come back in the order of the instances' start times, each with
+    ``metadata.source == "history"``, the flow id, the job id, the query as
+    ``request``, and in ``extra`` the instance id, flow name/version/type and
+    conversation id.
+
+    Args:
+        errors: when a list is given, an instance that cannot be downloaded or
+            read is recorded there as ``(instance_id, exception)`` and the
+            others are still returned; when ``None`` the first such error is raised.
+
+    Raises:
+        TraceRequestInvalid: bad criteria (nothing sent).
+        JobFailed: the job (or, without ``errors``, an entity) failed.
+        ApiError, PermissionDenied, GaveUp: as the calls below raise them.
+    """
+    from ..core.model import Trace, TraceMetadata
+
+    budget = client.policy.budget(client.clock)
+    correlation_ids: list[str] = []
+    submitted_at = _iso_now(client)
+    started = client.clock()
+    common = dict(on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids)
+    request_body = build_instance_query(conversation_id=conversation_id, flow_id=flow_id, since=since,
+                                        until=until)
+    instances = query_flow_instances(client, conversation_id=conversation_id, flow_id=flow_id, since=since,
+                                     until=until, limit=limit, page_size=page_size, **common)
+    if not instances:
+        return []
+    by_id = {inst["id"]: inst for inst in instances}
+    ids = list(by_id)
+    work: list[tuple[str, dict]] = []  # (job id, entity)
+    for first in range(0, len(ids), JOB_BATCH):
+        batch = ids[first:first + JOB_BATCH]
+        job = start_instances_job(client, batch, **common)
+        job_id = job["id"]
+        if on_progress is not None:
+            on_progress(PollEvent(0, "submitted", 200, 0.0, None, budget.elapsed(),
+                                  f"flow instances job {job_id} started for {len(batch)} instance(s)", job_id))
+        if _job_state(job).lower() == "failed":
+            raise _job_failed(job, job_id)
+        if _job_state(job).lower() != "success" or not job.get("entities"):
+            job = wait_instances_job(client, job_id, **common)
+        entities = _job_entities(job, batch)
+        if not entities:
+            raise JobFailed("the flow instances job succeeded but listed no downloads", job_id=job_id, body=job)
+        work.extend((job_id, e) for e in entities)
+    own_session = download_session is None
+    session = download_session or _plain_session()
+    traces: list[tuple[int, str, Trace]] = []
+    try:
+        for job_id, entity in work:
+            instance_id = entity.get("id") if isinstance(entity.get("id"), str) else ""
+            try:
+                doc = download_entity(client, entity, session=session, budget=budget, cancel=cancel,
+                                      on_progress=on_progress, correlation_ids=correlation_ids)
+                if not _history.is_execution_document(doc):
+                    raise TraceFormatError("not a flow execution-history document (no flow.execution list)",
+                                           f"download of instance {instance_id}")
+                steps, meta = _history.execution_document_to_steps(doc)
+            except (ApiError, JobFailed, TraceFormatError) as exc:
+                if isinstance(exc, JobFailed) and exc.job_id is None:
+                    exc.job_id = job_id
+                if errors is None:
+                    raise
+                log.warning("flow instance %s: %s", instance_id or "?", exc)
+                errors.append((instance_id, exc))
+                continue
+            summary = by_id.get(instance_id, {})
+            extra = {k: v for k, v in meta.items() if k not in ("source", "flow_id")}
+            extra["instance_id"] = instance_id or extra.get("instance_id")
+            for src, dst in (("flowErrorReason", "flow_error_reason"), ("flowWarningReason", "flow_warning_reason")):
+                if isinstance(summary.get(src), str) and summary[src]:
+                    extra[dst] = summary[src]
+            metadata = TraceMetadata(
+                source="history",
+                flow_id=meta.get("flow_id") or (summary.get("flowId") if isinstance(summary.get("flowId"), str)
+                                                else None),
+                job_id=job_id,
+                request=request_body,
+                submitted_at=submitted_at,
+                completed_at=_iso_now(client),
+                retrieval_latency_ms=round((client.clock() - started) * 1000.0, 3),
+                correlation_ids=tuple(correlation_ids),
+                extra=extra,
+            )
+            start = parse_timestamp(steps[0].get("startTime")) if steps else None
+            traces.append((start if start is not None else 2**62, instance_id,
+                           Trace(steps, metadata, name=instance_id or None)))
+    finally:
+        if own_session:
+            session.close()
+    traces.sort(key=lambda item: (item[0], item[1]))
+    return [trace for _, _, trace in traces]
+
+
+# ----------------------------------------------------------- data actions
+def _check_action(action_id: Any, inputs: Any) -> dict:
+    problems: list[tuple[str, str]] = []
+    if not isinstance(action_id, str) or not action_id.strip():
+        problems.append(("actionId", "must be a non-empty id"))
+    elif any(ch in action_id for ch in "/?#") or any(ord(ch) < 32 for ch in action_id):
+        problems.append(("actionId", "must not contain '/', '?', '#' or control characters"))
+    body: dict = {}
+    if inputs is not None:
+        if not isinstance(inputs, Mapping):
+            problems.append(("inputs", f"must be a JSON object, got {type(inputs).__name__}"))
+        else:
+            try:
+                body = _json.loads(_json.dumps(dict(inputs), allow_nan=False))
+            except (TypeError, ValueError, RecursionError) as exc:
+                problems.append(("inputs", f"must be JSON-serialisable: {exc}"))
+    if problems:
+        raise TraceRequestInvalid(problems)
+    return body
+
+
+def run_action_test(
+    client: "GenesysClient",
+    action_id: str,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    draft: bool = False,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> "Trace":
+    """Run a data action test and return it as a trace (``metadata.source == "action_test"``).
+
+    ``POST /api/v2/integrations/actions/{actionId}/test`` (``/draft/test`` with
+    ``draft=True``) with ``inputs`` as the body. The root step is the call as
+    timed on the client; operations split its window evenly (see
+    :mod:`gctrace_nb.core.formats.action_test`).
+
+    Raises:
+        TraceRequestInvalid: an empty action id or inputs that are not a JSON object.
+        PermissionDenied: the OAuth client lacks ``integrations:action:execute``.
+        NotFound: no such action.
+        TraceFormatError: the response is not a JSON object.
+    """
+    from ..core.model import Trace, TraceMetadata
+
+    body = _check_action(action_id, inputs)
+    path = f"/api/v2/integrations/actions/{quote(action_id, safe='')}/{'draft/' if draft else ''}test"
+    correlation_ids: list[str] = []
+    submitted = _utcnow(client)
+    started = client.clock()
+    resp = client.request("POST", path, json=body, on_progress=on_progress, cancel=cancel,
+                          correlation_ids=correlation_ids, subject=f"data action {action_id}")
+    response = parse_json(resp.content or b"", f"data action {action_id} test response")
+    elapsed_s = max(0.0, client.clock() - started)
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    started_us = (submitted.astimezone(timezone.utc) - epoch) // _US
+    ended_us = started_us + round(elapsed_s * 1_000_000)
+    steps = _action_test.action_test_to_steps(response, action_id=action_id, started_us=started_us,
+                                              ended_us=ended_us)
+    meta = _action_test.action_test_metadata(
+        action_id, submitted_at=to_iso(started_us)[:23] + "Z", completed_at=to_iso(ended_us)[:23] + "Z",
+        inputs=body,
+    )
+    meta["correlation_ids"] = correlation_ids
+    meta["retrieval_latency_ms"] = round(elapsed_s * 1000.0, 3)
+    meta["draft"] = bool(draft)
+    return Trace(steps, TraceMetadata.from_json(meta), name=f"action {action_id}")
+

@@ -1,0 +1,369 @@
+"""How long to wait, when to stop: the retry policy, a per-operation budget, and ``poll``.
+
+The policy follows the Genesys Java SDK (genesys-api.md §B): retry 429, 502,
+503 and 504, connection errors and timeouts, never another 4xx. A 429 waits
+for ``Retry-After`` (3 s when the header is missing); other transient failures
+back off exponentially with full jitter, capped. On top of that, an overall
+deadline (default 10 minutes) and a breaker: transient failures that go on,
+without one success, for longer than a window (default 5 minutes) stop with
+:class:`~gctrace_nb.errors.CircuitOpen`.
+
+:func:`poll` is generic: it calls ``fetch()`` until ``is_done(value)``, and is
+used for the debug-trace job (``status`` ``completed``/``failed``) and the
+flow-history job (``jobState`` ``Success``/``Failed``) alike. Clocks, sleeps and
+the random source are injected, so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random as _random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Final, Protocol, TypeVar
+
+from ..errors import Cancelled, CircuitOpen, DeadlineExceeded, RetriesExhausted
+
+__all__ = [
+    "RETRY_STATUSES",
+    "RetryPolicy",
+    "RetryBudget",
+    "PollEvent",
+    "CancelToken",
+    "parse_retry_after",
+    "pause",
+    "poll",
+]
+
+#: Statuses worth retrying: rate limited, bad gateway, unavailable, gateway timeout.
+RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+T = TypeVar("T")
+
+
+class CancelToken(Protocol):
+    """What a ``cancel`` argument must offer; a :class:`threading.Event` does."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Return the wait a ``Retry-After`` header asks for, in seconds, or ``None``.
+
+    The header is either a number of seconds or an HTTP date; a date in the
+    past means 0. Anything unreadable is ``None`` (the caller uses its default).
+
+    >>> parse_retry_after("7")
+    7.0
+    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT",
+    ...                   now=datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc))
+    5.0
+    >>> parse_retry_after("soon") is None
+    True
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to retry and how long to wait (a value object; ``dataclasses.replace`` to vary).
+
+    Backoff for attempt ``n`` (1-based) is a uniform draw from
+    ``[0, min(max_delay_s, initial_s * factor ** (n - 1))]`` ("full jitter"),
+    never below ``min_delay_s``. ``Retry-After`` wins when the server sends one;
+    a 429 without it waits ``default_retry_after_s``. ``max_attempts`` bounds
+    the tries of one request (``None``: only the deadline and breaker bound them).
+    """
+
+    initial_s: float = 1.0
+    factor: float = 2.0
+    max_delay_s: float = 30.0
+    min_delay_s: float = 0.2
+    deadline_s: float = 600.0
+    breaker_window_s: float = 300.0
+    default_retry_after_s: float = 3.0
+    max_attempts: int | None = None
+    retry_statuses: frozenset[int] = field(default=RETRY_STATUSES)
+
+    def __post_init__(self) -> None:
+        for name in ("initial_s", "max_delay_s", "deadline_s", "breaker_window_s", "default_retry_after_s"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.factor < 1:
+            raise ValueError(f"factor must be >= 1, got {self.factor!r}")
+        if self.min_delay_s < 0 or self.min_delay_s > self.max_delay_s:
+            raise ValueError("min_delay_s must be between 0 and max_delay_s")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
+
+    def is_retryable(self, status: int | None) -> bool:
+        """True for the retryable statuses; ``None`` means a connection error or timeout."""
+        return status is None or status in self.retry_statuses
+
+    def backoff(self, attempt: int, *, random: Callable[[], float] = _random.random) -> float:
+        """Return the jittered wait before retry number ``attempt`` (1-based).
+
+        >>> RetryPolicy(initial_s=1, factor=2, max_delay_s=5, min_delay_s=0).backoff(10, random=lambda: 1.0)
+        5.0
+        """
+        exponent = max(0, attempt - 1)
+        try:
+            ceiling = min(self.max_delay_s, self.initial_s * self.factor**exponent)
+        except OverflowError:
+            ceiling = self.max_delay_s
+        return max(self.min_delay_s, ceiling * random())
+
+    def delay_for(
+        self,
+        status: int | None,
+        retry_after_s: float | None,
+        attempt: int,
+        *,
+        random: Callable[[], float] = _random.random,
+    ) -> float:
+        """Return how long to wait after a transient failure.
+
+        ``Retry-After`` when given; a 429 without it waits ``default_retry_after_s``;
+        otherwise :meth:`backoff`.
+        """
+        if retry_after_s is not None:
+            return max(0.0, retry_after_s)
+        if status == 429:
+            return self.default_retry_after_s
+        return self.backoff(attempt, random=random)
+
+    def budget(self, clock: Callable[[], float] = time.monotonic) -> "RetryBudget":
+        """Start the clock for one operation (a trace: submit + every poll)."""
+        return RetryBudget(self, clock)
+
+
+class RetryBudget:
+    """The deadline and breaker state of one operation, shared by all its requests.
+
+    Thread-safe. ``record_transient()`` starts (or continues) a streak of
+    transient failures; ``record_success()`` ends it. A streak longer than the
+    policy's ``breaker_window_s`` raises :class:`CircuitOpen`.
+    """
+
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.started = clock()
+        self._streak_start: float | None = None
+        self._lock = threading.Lock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def remaining(self) -> float:
+        return self.policy.deadline_s - self.elapsed()
+
+    def check(self, *, attempts: int = 0, last_status: int | None = None, what: str = "the operation") -> None:
+        """Raise :class:`DeadlineExceeded` when the deadline has passed."""
+        if self.remaining() <= 0:
+            raise DeadlineExceeded(
+                f"gave up on {what}: the {self.policy.deadline_s:g} s deadline passed",
+                attempts=attempts,
+                last_status=last_status,
+            )
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._streak_start = None
+
+    def record_transient(
+        self, *, attempts: int = 0, last_status: int | None = None, what: str = "the operation"
+    ) -> None:
+        """Note a transient failure; raise :class:`CircuitOpen` when the streak is too long."""
+        now = self.clock()
+        with self._lock:
+            if self._streak_start is None:
+                self._streak_start = now
+            streak = now - self._streak_start
+        if streak >= self.policy.breaker_window_s:
+            raise CircuitOpen(
+                f"gave up on {what}: transient failures went on for {streak:.0f} s "
+                f"(breaker window {self.policy.breaker_window_s:g} s), last "
+                f"{_describe_status(last_status)}",
+                attempts=attempts,
+                last_status=last_status,
+            )
+
+    def plan_wait(
+        self, wait_s: float, *, attempts: int = 0, last_status: int | None = None, what: str = "the operation"
+    ) -> None:
+        """Raise :class:`DeadlineExceeded` now if waiting ``wait_s`` would pass the deadline."""
+        if wait_s >= self.remaining():
+            raise DeadlineExceeded(
+                f"gave up on {what}: waiting {wait_s:.1f} s more would pass the "
+                f"{self.policy.deadline_s:g} s deadline (last {_describe_status(last_status)})",
+                attempts=attempts,
+                last_status=last_status,
+            )
+
+    def check_attempts(self, attempts: int, *, last_status: int | None = None, what: str = "the request") -> None:
+        """Raise :class:`RetriesExhausted` when ``attempts`` reached ``max_attempts``."""
+        limit = self.policy.max_attempts
+        if limit is not None and attempts >= limit:
+            raise RetriesExhausted(
+                f"gave up on {what} after {attempts} attempts (last {_describe_status(last_status)})",
+                attempts=attempts,
+                last_status=last_status,
+            )
+
+
+def _describe_status(status: int | None) -> str:
+    return "a connection error or timeout" if status is None else f"HTTP {status}"
+
+
+@dataclass(frozen=True)
+class PollEvent:
+    """One progress report: an attempt's outcome and the wait that follows.
+
+    ``status`` is the job status when known (``in_progress``, ``completed``,
+    ``Running``...), or the client's own step: ``submitted``, ``retrying``
+    (a transient failure, waiting before the next try) or ``rate_limited``
+    (waiting for the client's token bucket). ``http_status`` is ``None`` for a connection error or timeout.
+    ``wait_s`` is the pause about to start (0 when none); ``retry_after_s`` is
+    what the server asked for, if it did. ``elapsed_s`` counts from the start
+    of the operation.
+    """
+
+    attempt: int
+    status: str
+    http_status: int | None
+    wait_s: float
+    retry_after_s: float | None
+    elapsed_s: float
+    message: str
+    job_id: str | None = None
+
+
+def pause(
+    seconds: float,
+    *,
+    sleep: Callable[[float], Any] = time.sleep,
+    cancel: CancelToken | None = None,
+    slice_s: float = 0.25,
+) -> None:
+    """Wait ``seconds``, raising :class:`Cancelled` as soon as ``cancel`` is set.
+
+    With the real ``time.sleep`` and a cancel event, waits on the event (wakes
+    at once when set). An injected ``sleep`` is called in slices of at most
+    ``slice_s`` (so a test's recorder sees the total, and cancellation is
+    noticed between slices). ``KeyboardInterrupt`` propagates untouched.
+    """
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")
+    if seconds <= 0:
+        return
+    if sleep is time.sleep and cancel is not None:
+        if cancel.wait(seconds):
+            raise Cancelled("cancelled")
+        return
+    if cancel is None:
+        sleep(seconds)
+        return
+    left = seconds
+    while left > 0:
+        step = min(slice_s, left)
+        sleep(step)
+        left -= step
+        if cancel.is_set():
+            raise Cancelled("cancelled")
+
+
+def poll(
+    fetch: Callable[[], T],
+    is_done: Callable[[T], bool],
+    *,
+    policy: RetryPolicy | None = None,
+    budget: RetryBudget | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Any] = time.sleep,
+    random: Callable[[], float] = _random.random,
+    on_progress: Callable[[PollEvent], Any] | None = None,
+    cancel: CancelToken | None = None,
+    status_of: Callable[[T], str] | None = None,
+    what: str = "the job",
+    job_id: str | None = None,
+) -> T:
+    """Call ``fetch()`` until ``is_done(value)`` is true, and return that value.
+
+    Between calls, waits with the policy's jittered backoff (capped at
+    ``max_delay_s``). ``fetch`` handles its own transient HTTP retries (the
+    client's ``request`` does) against the same ``budget``, so the deadline
+    covers everything. Every response and every wait is reported to
+    ``on_progress`` as a :class:`PollEvent`.
+
+    Raises:
+        DeadlineExceeded: the job was not done before the deadline.
+        Cancelled: ``cancel`` was set.
+    """
+    policy = policy or (budget.policy if budget is not None else RetryPolicy())
+    budget = budget or policy.budget(clock)
+    status_of = status_of or _default_status
+    attempt = 0
+    while True:
+        budget.check(attempts=attempt, what=what)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"cancelled while waiting for {what}")
+        attempt += 1
+        value = fetch()
+        status = status_of(value)
+        if is_done(value):
+            _emit(on_progress,
+                  PollEvent(attempt, status, 200, 0.0, None, budget.elapsed(), f"{what} is {status}", job_id))
+            return value
+        wait = policy.backoff(attempt, random=random)
+        wait = min(wait, max(0.0, budget.remaining()))
+        _emit(
+            on_progress,
+            PollEvent(attempt, status, 200, wait, None, budget.elapsed(),
+                      f"{what} is {status}; polling again in {wait:.1f} s", job_id),
+        )
+        if wait <= 0:
+            budget.check(attempts=attempt, what=what)
+        pause(wait, sleep=sleep, cancel=cancel)
+
+
+def _default_status(value: Any) -> str:
+    if isinstance(value, dict):
+        for key in ("status", "jobState", "state"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return "unknown"
+
+
+def _emit(callback: Callable[[PollEvent], Any] | None, event: PollEvent) -> None:
+    if callback is not None:
+        callback(event)

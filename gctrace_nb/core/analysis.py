@@ -1,0 +1,434 @@
+"""The exact analysis of one trace (``shared/spec/analysis.md``), in pure Python.
+
+Every other view (frames, pictures, webhook, CLI JSON, batch) reads the
+figures computed here, so they agree by construction. Times are integer
+epoch microseconds; milliseconds appear only at the edges, rounded to 3
+decimals. Every walk is iterative (a 100,000-step chain is fine) and the
+whole analysis is O(n log n): sorting siblings dominates.
+
+Spec choices where the text leaves room, made once here:
+- An *empty* clipped window is one of zero or negative length.
+- Clipping is literal: every valid step's interval is clipped to its timing
+  parent's clipped interval, even an empty one (the top's is its own
+  interval, even of zero length). So a step with a positive duration below an
+  ``outside_parent`` step, or below a zero-length step, is itself flagged
+  ``outside_parent``: its clipped window is empty too.
+- A ``parentId`` that is absent, null or an empty string means "no parent"
+  (as in the design's Go model, where ``ParentID != ""`` marks a child); any
+  other value that names no kept step is an ``orphan``.
+- Times are whole microseconds (:mod:`gctrace_nb._time`): epoch-ms
+  numbers are rounded to the microsecond, ISO digits past it are cut, ISO
+  strings follow Python's ``datetime.fromisoformat`` (plus a lowercase ``z``),
+  and instants a datetime cannot hold (before 0001-01-02, after 9999-12-30)
+  count as missing, so frames can always show them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Iterable
+
+from .._time import parse_timestamp
+
+__all__ = [
+    "Analysis",
+    "Bottleneck",
+    "analyze_steps",
+    "ANOMALY_KINDS",
+    "FAILED_STATUSES",
+    "ms",
+]
+
+ANOMALY_KINDS = (
+    "missing_id",
+    "duplicate",
+    "untimed",
+    "negative_duration",
+    "orphan",
+    "cycle",
+    "outside_parent",
+)
+FAILED_STATUSES = frozenset({"failed", "failure", "error"})
+_VIRTUAL = -1  # index of the virtual root in parent/timing-parent arrays
+_NO_PARENT = -2
+
+
+def ms(micros: int | float) -> float:
+    """Microseconds to milliseconds rounded to 3 decimals, the spec's output unit."""
+    return round(micros / 1000.0, 3)
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """The critical-path step that holds the most critical time."""
+
+    node_id: str
+    critical_ms: float
+
+    def to_json(self) -> dict:
+        return {"node_id": self.node_id, "critical_ms": self.critical_ms}
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """Everything the spec computes for one trace, plus per-step columns.
+
+    The per-step tuples are indexed by *kept* step (document order, dropped
+    entries removed). Times are epoch microseconds (``None`` where absent).
+    """
+
+    # figures of spec §3-4
+    steps_total: int
+    valid_steps: int
+    accuracy_rate: float
+    total_ms: float
+    critical_path: tuple[str, ...]
+    critical_ms: dict  # node_id -> ms, for steps on the critical path
+    bottleneck: Bottleneck | None
+    failed_nodes: tuple[str, ...]
+    anomalies: tuple[tuple[str, str], ...]
+    # per kept step
+    node_ids: tuple[str, ...]
+    parent_index: tuple[int, ...]  # cleaned parent (-2: none)
+    timing_parent: tuple[int, ...]  # nearest valid ancestor (-1: virtual root, -2: none)
+    depth: tuple[int, ...]
+    start_us: tuple[int | None, ...]
+    end_us: tuple[int | None, ...]
+    valid: tuple[bool, ...]
+    window: tuple[tuple[int, int] | None, ...]  # clipped window of steps taking part
+    self_us: tuple[int, ...]
+    critical_us: tuple[int, ...]
+    flags: tuple[frozenset, ...]  # anomaly kinds of each kept step
+    raw: tuple[dict, ...]  # the kept step objects as given
+    kept_positions: tuple[int, ...]  # position of each kept step in the document
+    # trace-level
+    top: int | None  # kept index of the top, -1 when virtual, None when no valid step
+    top_window: tuple[int, int] | None
+    segments: tuple[tuple[int, int, int], ...]  # (kept index or -1 virtual, start_us, end_us)
+    dropped: tuple[tuple[int, str, str], ...]  # (document position, node id or "", kind)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def steps(self) -> int:
+        """Entries in the steps list, dropped ones included (spec ``steps``)."""
+        return self.steps_total
+
+    @cached_property
+    def index_of(self) -> dict:
+        """node_id -> kept index."""
+        return {node_id: i for i, node_id in enumerate(self.node_ids)}
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failed_nodes)
+
+    @property
+    def anomaly_count(self) -> int:
+        return len(self.anomalies)
+
+    @cached_property
+    def on_critical_path(self) -> tuple[bool, ...]:
+        return tuple(c > 0 for c in self.critical_us)
+
+    def to_json(self, file: str | None = None) -> dict:
+        """The object ``gctrace analyze --format json`` prints for one file (spec §5)."""
+        out: dict[str, Any] = {}
+        if file is not None:
+            out["file"] = file
+        out.update(
+            {
+                "steps": self.steps_total,
+                "valid_steps": self.valid_steps,
+                "accuracy_rate": self.accuracy_rate,
+                "total_ms": self.total_ms,
+                "critical_path": list(self.critical_path),
+                "critical_ms": dict(self.critical_ms),
+                "bottleneck": self.bottleneck.to_json() if self.bottleneck else None,
+                "failed_nodes": list(self.failed_nodes),
+                "anomalies": [list(pair) for pair in self.anomalies],
+            }
+        )
+        return out
+
+    def _repr_html_(self) -> str:
+        from .summary import analysis_html
+
+        return analysis_html(self)
+
+    def __repr__(self) -> str:
+        bn = f"{self.bottleneck.node_id!r} {self.bottleneck.critical_ms} ms" if self.bottleneck else "none"
+        return (
+            f"<Analysis steps={self.steps_total} valid={self.valid_steps} total_ms={self.total_ms} "
+            f"bottleneck={bn} failed={len(self.failed_nodes)} anomalies={len(self.anomalies)}>"
+        )
+
+
+_NO_FLAGS: frozenset = frozenset()
+
+
+def _flag_tuple(flags: dict, n: int) -> tuple[frozenset, ...]:
+    out = [_NO_FLAGS] * n
+    for i, kinds in flags.items():
+        out[i] = frozenset(kinds)
+    return tuple(out)
+
+
+def _is_failed(status: Any) -> bool:
+    return isinstance(status, str) and status.strip().lower() in FAILED_STATUSES
+
+
+def analyze_steps(entries: Iterable[Any]) -> Analysis:
+    """Clean and analyse a steps list exactly as ``spec/analysis.md`` says."""
+    entries = list(entries)
+    anomalies: set[tuple[str, str]] = set()
+    dropped: list[tuple[int, str, str]] = []
+
+    # 1-2. missing ids and duplicates are dropped
+    raw: list[dict] = []
+    ids: list[str] = []
+    positions: list[int] = []
+    index_of: dict[str, int] = {}
+    dup_ids: set[str] = set()
+    for pos, entry in enumerate(entries):
+        node_id = entry.get("nodeId") if isinstance(entry, dict) else None
+        if not isinstance(node_id, str) or not node_id:
+            anomalies.add(("", "missing_id"))
+            dropped.append((pos, "", "missing_id"))
+            continue
+        if node_id in index_of:
+            anomalies.add((node_id, "duplicate"))
+            dropped.append((pos, node_id, "duplicate"))
+            dup_ids.add(node_id)
+            continue
+        index_of[node_id] = len(ids)
+        ids.append(node_id)
+        raw.append(entry)
+        positions.append(pos)
+    n = len(ids)
+    # anomaly kinds per kept step, only for the few steps that have any
+    flags: defaultdict[int, set[str]] = defaultdict(set)
+    for node_id in dup_ids:
+        flags[index_of[node_id]].add("duplicate")
+
+    # 3. timing
+    start: list[int | None] = [None] * n
+    end: list[int | None] = [None] * n
+    valid = [False] * n
+    for i, entry in enumerate(raw):
+        s = parse_timestamp(entry.get("startTime"))
+        e = parse_timestamp(entry.get("endTime"))
+        start[i], end[i] = s, e
+        if s is None or e is None:
+            flags[i].add("untimed")
+        elif e < s:
+            flags[i].add("negative_duration")
+        else:
+            valid[i] = True
+
+    # 4. orphans
+    parent = [_NO_PARENT] * n
+    for i, entry in enumerate(raw):
+        pid = entry.get("parentId")
+        if pid is None or pid == "":
+            continue
+        p = index_of.get(pid) if isinstance(pid, str) else None
+        if p is None:
+            flags[i].add("orphan")
+        else:
+            parent[i] = p
+
+    # 5. cycles: every node has at most one parent, so each component holds at most one cycle
+    state = [0] * n  # 0 new, 1 on the current path, 2 settled
+    for i in range(n):
+        if state[i]:
+            continue
+        path: list[int] = []
+        j = i
+        while j != _NO_PARENT and state[j] == 0:
+            state[j] = 1
+            path.append(j)
+            j = parent[j]
+        if j != _NO_PARENT and state[j] == 1:  # closed a cycle at j
+            members = path[path.index(j):]
+            for m in members:
+                flags[m].add("cycle")
+
+            def cycle_key(m: int) -> tuple:
+                untimed = start[m] is None or end[m] is None
+                return (1, 0, ids[m]) if untimed else (0, start[m], ids[m])
+
+            parent[min(members, key=cycle_key)] = _NO_PARENT
+        for m in path:
+            state[m] = 2
+
+    # tree order (BFS from roots) and depth in the cleaned parent tree
+    children: dict[int, list[int]] = {}
+    roots: list[int] = []
+    for i, p in enumerate(parent):
+        if p == _NO_PARENT:
+            roots.append(i)
+        else:
+            children.setdefault(p, []).append(i)
+    depth = [0] * n
+    order: list[int] = []
+    queue = deque(roots)
+    while queue:
+        i = queue.popleft()
+        order.append(i)
+        kids = children.get(i)
+        if kids:
+            d = depth[i] + 1
+            for c in kids:
+                depth[c] = d
+            queue.extend(kids)
+
+    # 6. timing parent: nearest valid ancestor
+    tparent = [_NO_PARENT] * n
+    for i in order:
+        p = parent[i]
+        if p != _NO_PARENT:
+            tparent[i] = p if valid[p] else tparent[p]
+
+    # 7. the top
+    valid_idx = [i for i in range(n) if valid[i]]
+    valid_roots = [i for i in valid_idx if tparent[i] == _NO_PARENT]
+    top: int | None
+    top_window: tuple[int, int] | None
+    if not valid_idx:
+        top, top_window = None, None
+        total_us = 0
+    else:
+        earliest = min(start[i] for i in valid_idx)  # type: ignore[type-var]
+        latest = max(end[i] for i in valid_idx)  # type: ignore[type-var]
+        total_us = latest - earliest
+        if len(valid_roots) == 1:
+            top = valid_roots[0]
+            top_window = (start[top], end[top])  # type: ignore[assignment]
+        else:
+            top = _VIRTUAL
+            top_window = (earliest, latest)
+            for r in valid_roots:
+                tparent[r] = _VIRTUAL
+
+    # 8. clipping, top-down. Every valid step gets its interval clipped to its timing
+    # parent's clipped interval, empty or not (clipping nests, so below an empty
+    # window every window is empty too). Steps with a non-empty window take part.
+    window: list[tuple[int, int] | None] = [None] * n  # non-empty windows only
+    clipped: list[tuple[int, int] | None] = [None] * n  # every valid step's clipped interval
+    tchildren: dict[int, list[int]] = {}
+    top_takes_part = top_window is not None and top_window[1] > top_window[0]
+    if top is not None and top >= 0:
+        clipped[top] = top_window
+        if top_takes_part:
+            window[top] = top_window
+    for i in order:
+        if not valid[i] or i == top:
+            continue
+        tp = tparent[i]
+        pw = top_window if tp == _VIRTUAL else clipped[tp]
+        s, e = start[i], end[i]
+        cs = s if s > pw[0] else pw[0]  # type: ignore[index,operator]
+        ce = e if e < pw[1] else pw[1]  # type: ignore[index,operator]
+        clipped[i] = (cs, ce)  # type: ignore[assignment]
+        if ce > cs:  # type: ignore[operator]
+            window[i] = (cs, ce)  # type: ignore[assignment]
+            tchildren.setdefault(tp, []).append(i)
+        elif e > s:  # type: ignore[operator]
+            flags[i].add("outside_parent")
+
+    # self time: window minus the union of the children's windows
+    self_us = [0] * n
+    for i in range(n):
+        w = window[i]
+        if w is None:
+            continue
+        covered = 0
+        kids = tchildren.get(i)
+        if kids:
+            spans = sorted(window[k] for k in kids)  # type: ignore[type-var]
+            cur_s, cur_e = spans[0]
+            for s, e in spans[1:]:
+                if s > cur_e:
+                    covered += cur_e - cur_s
+                    cur_s, cur_e = s, e
+                elif e > cur_e:
+                    cur_e = e
+            covered += cur_e - cur_s
+        self_us[i] = (w[1] - w[0]) - covered
+
+    # critical path: the backward walk, with an explicit stack
+    critical = [0] * n
+    virtual_critical = 0
+    segments: list[tuple[int, int, int]] = []
+    if top is not None and top_takes_part:
+        stack = [top]
+        while stack:
+            node = stack.pop()
+            ns, cursor = top_window if node == _VIRTUAL or node == top else window[node]  # type: ignore[misc]
+            kids = tchildren.get(node, ())
+            # latest end first; ties: earliest start, then smallest nodeId
+            ranked = sorted(kids, key=lambda k: (-window[k][1], window[k][0], ids[k]))  # type: ignore[index]
+            owned = 0
+            for k in ranked:
+                ks, ke = window[k]  # type: ignore[misc]
+                if ke > cursor or ke <= ns:
+                    continue
+                if cursor > ke:
+                    segments.append((node, ke, cursor))
+                    owned += cursor - ke
+                stack.append(k)
+                cursor = ks
+            if cursor > ns:
+                segments.append((node, ns, cursor))
+                owned += cursor - ns
+            if node == _VIRTUAL:
+                virtual_critical += owned
+            else:
+                critical[node] += owned
+    segments.sort(key=lambda seg: seg[1])
+
+    on_path = [i for i in range(n) if critical[i] > 0]
+    on_path.sort(key=lambda i: (window[i][0], depth[i], ids[i]))  # type: ignore[index]
+    critical_path = tuple(ids[i] for i in on_path)
+    critical_ms = {ids[i]: ms(critical[i]) for i in on_path}
+    bottleneck = None
+    if on_path:
+        best = min(on_path, key=lambda i: (-critical[i], window[i][0], ids[i]))  # type: ignore[index]
+        bottleneck = Bottleneck(ids[best], ms(critical[best]))
+
+    for i, kinds in flags.items():
+        for kind in kinds:
+            anomalies.add((ids[i], kind))
+    failed = tuple(sorted(ids[i] for i in range(n) if _is_failed(raw[i].get("status"))))
+    total = len(entries)
+    n_valid = len(valid_idx)
+    return Analysis(
+        steps_total=total,
+        valid_steps=n_valid,
+        accuracy_rate=round(n_valid / total, 4) if total else 0.0,
+        total_ms=ms(total_us),
+        critical_path=critical_path,
+        critical_ms=critical_ms,
+        bottleneck=bottleneck,
+        failed_nodes=failed,
+        anomalies=tuple(sorted(anomalies)),
+        node_ids=tuple(ids),
+        parent_index=tuple(parent),
+        timing_parent=tuple(tparent),
+        depth=tuple(depth),
+        start_us=tuple(start),
+        end_us=tuple(end),
+        valid=tuple(valid),
+        window=tuple(window),
+        self_us=tuple(self_us),
+        critical_us=tuple(critical),
+        flags=_flag_tuple(flags, n),
+        raw=tuple(raw),
+        kept_positions=tuple(positions),
+        top=top,
+        top_window=top_window,
+        segments=tuple(segments),
+        dropped=tuple(dropped),
+    )

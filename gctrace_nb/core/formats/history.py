@@ -1,0 +1,512 @@
+"""Convert a Genesys flow execution-history download into trace steps.
+
+The downloaded document (``genesys-api.md`` §B, shape [probable])::
+
+    {"flow": {"flowId", "flowName", "flowVersion", "flowType", "conversationId",
+              "startDateTime", "endDateTime",
+              "execution": [{"startedFlow": {...}}, {"actionDecision": {...}}, ...]}}
+
+Each execution item is a single-key object ``{type: payload}``. Payloads carry
+``dateTime`` (a start time only), ids, names, ``errors`` and sometimes a nested
+``execution`` list of child items.
+
+The rules, in full:
+
+* **Root.** One step for the flow, from ``startDateTime`` to ``endDateTime``
+  (falling back to the ``startedFlow``/``endedFlow`` marker times, then to the
+  earliest/latest item time, flagged ``startInferred``/``endInferred``). Its
+  id is ``flow:{flowId}#0``.
+* **Items.** Every item is a step except markers: ``startedFlow``/``endedFlow``
+  (anywhere) and bracket markers. Unknown types are ordinary steps.
+* **Brackets.** ``startedX``/``endedX`` pairs (``X`` not ``Flow``: ``Task``,
+  ``CommonModule``, ``State``, ...) in the same ``execution`` list make one
+  *group* step, from the start marker's time to the end marker's time; the
+  items between them (and any nested in the start marker) are its children.
+  Brackets nest. An end marker closes the innermost open bracket of its kind;
+  brackets opened above it and not yet closed are closed there too. A bracket
+  never closed is closed where its list ends (its owner's end, or the flow's
+  end) and flagged ``"unclosed": true``. An end marker with no open bracket of
+  its kind is ignored and counted on the root (``strayEndMarkers``). A start
+  marker that holds its items in a nested ``execution`` list is a group of
+  those items: it ends with them, or at its end marker if that comes next.
+* **Parents.** Items in an item's nested ``execution`` are its children; items
+  inside a bracket are the group's children; the rest hang from the root.
+* **Times.** Items are numbered in document order (pre-order: an item, then
+  its nested items). An item starts at its ``dateTime``; it ends where the next
+  item *not nested in it* starts (markers count as time points); the last ends
+  at the flow's end. So every item end is ``"endInferred": true``. An item with
+  no usable ``dateTime`` starts at the next known time (``"startInferred":
+  true``). Times outside the flow's window are moved into it
+  (``"clamped": true``) so the trace's ``total_ms`` is exactly the flow's end
+  minus its start; an end that would come before its start (items out of
+  order) is set to the start (``"outOfOrder": true``).
+* **Status.** An item (or either marker of a bracket) with a non-empty
+  ``errors`` (or ``error``) is ``"failed"`` with the error text in
+  ``errorMessage``; otherwise ``"success"``. The root fails on the flow's own
+  ``errors``/``flowErrorReason`` or on errors on its ``startedFlow``/``endedFlow``.
+* **Ids.** ``nodeId`` is ``f"{type}:{key}#{n}"`` where ``type`` is the item
+  type (``task``/``commonModule``/... for a group), ``key`` the first of
+  ``trackingId``, ``actionId``, ``executionId`` present (else the item's
+  name, else empty) and ``n``
+  counts the items with that same ``{type}:{key}`` in document order, from 1
+  (an action run twice in a loop is ``#1`` then ``#2``). The root is
+  ``flow:{flowId}#0``. Splitting at the last ``#`` gives back the prefix and
+  the count, so ids are unique; the same document always gives the same ids;
+  and since ``trackingId`` is fixed per action in a flow version, the same
+  action has the same id in every instance of that version (batch analysis
+  groups by it).
+* **Kept.** ``name`` (``actionName``, ``taskName``, ...), ``type``, ``kind``
+  (``flow``/``action``/``group``), ``actionId``, ``trackingId``,
+  ``executionId``, ``outputPathId``, ``dateTime`` as given, ``warnings``,
+  ``inputData``/``outputData``/``variables`` where present.
+
+Non-dict items and empty objects are skipped (counted on the root as
+``skippedItems``). Nothing here raises except :class:`TraceFormatError`, for a
+document that has no ``flow`` object at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ...errors import TraceFormatError
+from ..._time import parse_timestamp as _parse_timestamp
+from ..._time import to_iso
+
+__all__ = ["execution_document_to_steps", "is_execution_document", "FLOW_MARKERS"]
+
+#: Item types that mark the flow's own start and end: time points, never steps.
+FLOW_MARKERS: Final = frozenset({"startedFlow", "endedFlow"})
+
+_BRACKET = re.compile(r"^(started|ended)([A-Z][A-Za-z0-9_]*)$")
+_ID_KEYS: Final = ("trackingId", "actionId", "executionId")
+_KEEP_KEYS: Final = (
+    "actionId", "trackingId", "executionId", "outputPathId", "outputPathName", "dateTime",
+    "taskId", "commonModuleId", "commonModuleVersion", "dataActionId", "queueName", "queueId",
+    "warnings", "inputData", "outputData", "variables",
+)
+_NAME_KEYS: Final = ("actionName", "taskName", "commonModuleName", "stateName", "name", "displayName")
+_MAX_ERROR_TEXT: Final = 2000
+
+
+def parse_timestamp(value: Any) -> int | None:
+    """:func:`gctrace_nb._time.parse_timestamp`, but never raising: unreadable is missing."""
+    try:
+        return _parse_timestamp(value)
+    except Exception:  # noqa: BLE001 - a hostile time string must not stop the conversion
+        return None
+
+
+def is_execution_document(obj: Any) -> bool:
+    """Return True if ``obj`` looks like a downloaded execution-history document."""
+    return isinstance(obj, dict) and isinstance(obj.get("flow"), dict) and isinstance(
+        obj["flow"].get("execution"), list
+    )
+
+
+@dataclass
+class _Item:
+    ordinal: int  # 1-based document order
+    type: str
+    payload: dict
+    parent: int  # index in the flat list of the item whose ``execution`` holds it, or -1
+    children: list[int] = field(default_factory=list)
+    subtree_end: int = 0  # flat index just past its nested items
+    malformed: bool = False
+
+
+def _item_type(item: dict) -> tuple[str, dict, bool] | None:
+    """The ``(type, payload, malformed)`` of one execution item, or None to skip it."""
+    if not item:
+        return None
+    for key, value in item.items():
+        if isinstance(value, dict):
+            return str(key), value, len(item) != 1
+    return str(next(iter(item))), {}, True
+
+
+def _flatten(execution: list) -> tuple[list[_Item], list[int], int]:
+    """Pre-order flatten (iteratively: hostile nesting must not recurse)."""
+    flat: list[_Item] = []
+    top: list[int] = []
+    skipped = 0
+    # (list, position, owner index or -1); a manual stack instead of recursion.
+    stack: list[tuple[list, int, int]] = [(execution, 0, -1)]
+    while stack:
+        items, pos, owner = stack.pop()
+        if pos >= len(items):
+            if owner >= 0:
+                flat[owner].subtree_end = len(flat)
+            continue
+        stack.append((items, pos + 1, owner))
+        raw = items[pos]
+        parsed = _item_type(raw) if isinstance(raw, dict) else None
+        if parsed is None:
+            skipped += 1
+            continue
+        kind, payload, malformed = parsed
+        index = len(flat)
+        flat.append(_Item(index + 1, kind, payload, owner, malformed=malformed))
+        (flat[owner].children if owner >= 0 else top).append(index)
+        nested = payload.get("execution")
+        if isinstance(nested, list) and nested:
+            stack.append((nested, 0, index))
+        else:
+            flat[index].subtree_end = index + 1
+    return flat, top, skipped
+
+
+def _error_text(payload: dict) -> str | None:
+    """The error text of a payload's ``errors``/``error``, or None when there is none."""
+    texts: list[str] = []
+    for key in ("errors", "error"):
+        value = payload.get(key)
+        if value in (None, "", [], {}, False):
+            continue
+        values = value if isinstance(value, list) else [value]
+        for err in values:
+            if err in (None, "", {}, []):
+                continue
+            texts.append(_one_error(err))
+    if not texts:
+        return None
+    return "; ".join(texts)[:_MAX_ERROR_TEXT]
+
+
+def _one_error(err: Any) -> str:
+    if isinstance(err, str):
+        return err
+    if isinstance(err, dict):
+        for key in ("message", "errorMessage", "text", "description", "reason", "errorCode", "code"):
+            value = err.get(key)
+            if isinstance(value, str) and value:
+                code = err.get("errorCode") or err.get("code")
+                if key not in ("errorCode", "code") and isinstance(code, str) and code:
+                    return f"{code}: {value}"
+                return value
+    try:
+        return json.dumps(err, sort_keys=True, default=str)[:_MAX_ERROR_TEXT]
+    except (TypeError, ValueError, RecursionError):
+        return str(type(err).__name__)
+
+
+def _str_or_none(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _name(payload: dict) -> str | None:
+    for key in _NAME_KEYS:
+        value = payload.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _id_prefix(kind: str, payload: dict) -> str:
+    # an id when the item has one; else its name (a common module's start marker
+    # often carries only ``commonModuleName``), which is as stable across instances
+    for key in _ID_KEYS + _NAME_KEYS:
+        value = _str_or_none(payload.get(key))
+        if value:
+            return f"{kind}:{value}"
+    return f"{kind}:"
+
+
+def _step_kind(item_type: str) -> str | None:
+    """The id prefix type of an item's step: the group kind for a start marker,
+    the item type for an action, None for a marker that is no step."""
+    if item_type in FLOW_MARKERS:
+        return None
+    match = _BRACKET.match(item_type)
+    if match:
+        return _lower_first(match.group(2)) if match.group(1) == "started" else None
+    return item_type
+
+
+def _node_ids(flat: list["_Item"]) -> list[str | None]:
+    """Every item's node id (None for markers), counting each prefix in document order."""
+    counts: dict[str, int] = {}
+    ids: list[str | None] = []
+    for item in flat:
+        kind = _step_kind(item.type)
+        if kind is None:
+            ids.append(None)
+            continue
+        prefix = _id_prefix(kind, item.payload)
+        counts[prefix] = counts.get(prefix, 0) + 1
+        ids.append(f"{prefix}#{counts[prefix]}")
+    return ids
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+class _Clock:
+    """Known times in document order, the flow window, and clamping into it."""
+
+    def __init__(self, flat: list[_Item], flow_start: int | None, flow_end: int | None) -> None:
+        self.start = flow_start
+        self.end = flow_end
+        known = [parse_timestamp(item.payload.get("dateTime")) for item in flat]
+        self.known = known
+        # next_known[i]: the first known time at flat index >= i, else the flow's end.
+        nxt: list[int | None] = [None] * (len(flat) + 1)
+        nxt[len(flat)] = flow_end
+        for i in range(len(flat) - 1, -1, -1):
+            nxt[i] = known[i] if known[i] is not None else nxt[i + 1]
+        self.next_known = nxt
+
+    def clamp(self, value: int | None) -> tuple[int | None, bool]:
+        if value is None or self.start is None or self.end is None:
+            return value, False
+        if value < self.start:
+            return self.start, True
+        if value > self.end:
+            return self.end, True
+        return value, False
+
+
+def _flow_window(flow: dict, flat: list[_Item], top: list[int]) -> tuple[int | None, int | None, dict]:
+    """The flow's start and end (with fallbacks), and the root's inference flags."""
+    flags: dict = {}
+    start = parse_timestamp(flow.get("startDateTime"))
+    end = parse_timestamp(flow.get("endDateTime"))
+    marker_start = next((parse_timestamp(flat[i].payload.get("dateTime")) for i in top
+                         if flat[i].type == "startedFlow"), None)
+    marker_end = next((parse_timestamp(flat[i].payload.get("dateTime")) for i in reversed(top)
+                       if flat[i].type == "endedFlow"), None)
+    times = [t for t in (parse_timestamp(item.payload.get("dateTime")) for item in flat) if t is not None]
+    if start is not None and end is not None and end < start:
+        flags["invalidEndDateTime"] = flow.get("endDateTime")
+        end = None
+    if start is None:
+        start = marker_start if marker_start is not None else (min(times) if times else None)
+        if start is not None:
+            flags["startInferred"] = True
+    if end is None:
+        candidates = [t for t in ([marker_end] if marker_end is not None else times) if t is not None]
+        if start is not None:
+            candidates.append(start)
+        if candidates:
+            end = max(candidates)
+            flags["endInferred"] = True
+    if start is not None and end is not None and end < start:  # inferred start after a given end
+        start = end
+        flags["startInferred"] = True
+    return start, end, flags
+
+
+def _metadata(doc: dict, flow: dict) -> dict:
+    meta: dict = {"source": "history"}
+    flow_id = _str_or_none(flow.get("flowId"))
+    if flow_id:
+        meta["flow_id"] = flow_id
+    for src, dst in (("flowName", "flow_name"), ("flowVersion", "flow_version"), ("flowType", "flow_type"),
+                     ("conversationId", "conversation_id")):
+        value = _str_or_none(flow.get(src))
+        if value:
+            meta[dst] = value
+    for holder, key in ((flow, "flowInstanceId"), (flow, "instanceId"), (doc, "flowInstanceId"),
+                        (doc, "instanceId"), (flow, "id"), (doc, "id")):
+        value = _str_or_none(holder.get(key))
+        if value:
+            meta["instance_id"] = value
+            break
+    for src, dst in (("startDateTime", "flow_start"), ("endDateTime", "flow_end")):
+        value = _str_or_none(flow.get(src))
+        if value:
+            meta[dst] = value
+    return meta
+
+
+def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
+    """Convert a downloaded execution-history document into ``(steps, metadata)``.
+
+    The steps follow ``spec/analysis.md`` §1 (camelCase ``nodeId``, ``parentId``,
+    ``startTime``, ``endTime``, ``status``, ``errorMessage``), root first, then in
+    document order. ``metadata`` suits :meth:`TraceMetadata.from_json`
+    (``source="history"``, ``flow_id``; ``flow_name``, ``flow_version``,
+    ``flow_type``, ``conversation_id``, ``instance_id`` go into ``extra``).
+    The rules are in the module docstring.
+
+    Raises:
+        TraceFormatError: ``doc`` is not an object with a ``flow`` object.
+
+    Example:
+        >>> doc = {"flow": {"flowId": "f1", "flowName": "Main",
+        ...     "startDateTime": "2024-05-01T10:00:00Z", "endDateTime": "2024-05-01T10:00:03Z",
+        ...     "execution": [{"startedFlow": {"dateTime": "2024-05-01T10:00:00Z"}},
+        ...                   {"actionDecision": {"actionId": "a1", "actionName": "Check",
+        ...                                       "dateTime": "2024-05-01T10:00:01Z"}},
+        ...                   {"endedFlow": {"dateTime": "2024-05-01T10:00:03Z"}}]}}
+        >>> steps, meta = execution_document_to_steps(doc)
+        >>> [(s["nodeId"], s.get("parentId"), s["startTime"][11:19], s["endTime"][11:19]) for s in steps]
+        [('flow:f1#0', None, '10:00:00', '10:00:03'), ('actionDecision:a1#1', 'flow:f1#0', '10:00:01', '10:00:03')]
+        >>> meta["flow_id"], meta["source"]
+        ('f1', 'history')
+    """
+    if not isinstance(doc, dict):
+        raise TraceFormatError(f"an execution-history document is an object, got {type(doc).__name__}")
+    flow = doc.get("flow")
+    if not isinstance(flow, dict):
+        raise TraceFormatError('an execution-history document needs a "flow" object')
+    execution = flow.get("execution")
+    if not isinstance(execution, list):
+        execution = []
+
+    flat, top, skipped = _flatten(execution)
+    flow_start, flow_end, root_flags = _flow_window(flow, flat, top)
+    clock = _Clock(flat, flow_start, flow_end)
+    node_ids = _node_ids(flat)
+
+    flow_id = _str_or_none(flow.get("flowId")) or ""
+    root_id = f"flow:{flow_id}#0"
+    root: dict = {
+        "nodeId": root_id,
+        "parentId": None,
+        "startTime": to_iso(flow_start) if flow_start is not None else None,
+        "endTime": to_iso(flow_end) if flow_end is not None else None,
+        "status": "success",
+        "name": _str_or_none(flow.get("flowName")) or "flow",
+        "type": "flow",
+        "kind": "flow",
+    }
+    if flow_id:
+        root["flowId"] = flow_id
+    for key in ("flowVersion", "flowType", "conversationId"):
+        value = _str_or_none(flow.get(key))
+        if value:
+            root[key] = value
+    root.update(root_flags)
+    root_errors = [t for t in (_error_text(flow),) if t]
+    reason = _str_or_none(flow.get("flowErrorReason"))
+    if reason:
+        root_errors.append(reason)
+    root_errors += [t for t in (_error_text(flat[i].payload) for i in top if flat[i].type in FLOW_MARKERS) if t]
+    if root_errors:
+        root["status"] = "failed"
+        root["errorMessage"] = "; ".join(root_errors)[:_MAX_ERROR_TEXT]
+
+    # One slot per flat item: a step dict, or None for a marker that is no step.
+    slots: list[dict | None] = [None] * len(flat)
+    stray = 0
+
+    def set_time(step: dict, key: str, value: int | None) -> int | None:
+        value, clamped = clock.clamp(value)
+        step[key] = to_iso(value) if value is not None else None
+        if clamped:
+            step["clamped"] = True
+        return value
+
+    def item_end(i: int) -> int | None:
+        return clock.next_known[flat[i].subtree_end]
+
+    def base_step(i: int, kind: str, step_kind: str, parent_id: str) -> dict:
+        item = flat[i]
+        payload = item.payload
+        step: dict = {"nodeId": node_ids[i], "parentId": parent_id}
+        start = set_time(step, "startTime", clock.next_known[i])
+        step["_start"] = start
+        if clock.known[i] is None:
+            step["startInferred"] = True
+        step["status"] = "success"
+        name = _name(payload)
+        step["name"] = name if name is not None else kind
+        step["type"] = item.type
+        step["kind"] = step_kind
+        for key in _KEEP_KEYS:
+            if key in payload and payload[key] is not None:
+                step[key] = payload[key]
+        if item.malformed:
+            step["malformed"] = True
+        error = _error_text(payload)
+        if error:
+            step["status"] = "failed"
+            step["errorMessage"] = error
+        return step
+
+    def finish(step: dict, end: int | None, *, inferred: bool) -> None:
+        end = set_time(step, "endTime", end)
+        start = step.pop("_start", None)
+        if start is not None and end is not None and end < start:
+            step["endTime"] = step["startTime"]
+            step["outOfOrder"] = True
+        if inferred:
+            step["endInferred"] = True
+
+    # Scopes to process: (flat indices of one execution list, owner step id, end of the scope).
+    work: list[tuple[list[int], str, int | None]] = [(top, root_id, flow_end)]
+    while work:
+        indices, owner_id, scope_end = work.pop()
+        # (bracket kind, group step, flat index of a start marker holding its items nested, else -1)
+        open_groups: list[tuple[str, dict, int]] = []
+
+        def current_parent() -> str:
+            return open_groups[-1][1]["nodeId"] if open_groups else owner_id
+
+        for i in indices:
+            item = flat[i]
+            match = _BRACKET.match(item.type)
+            kind = _lower_first(match.group(2)) if match else ""
+            if open_groups and open_groups[-1][2] >= 0 and not (
+                    match and match.group(1) == "ended" and open_groups[-1][0] == kind):
+                # A start marker that held its items nested ends with them, unless its
+                # end marker comes right after.
+                _, nested_group, start_index = open_groups.pop()
+                finish(nested_group, item_end(start_index), inferred=True)
+            nested_owner: str | None = None
+            if item.type in FLOW_MARKERS:
+                nested_owner = current_parent()
+            elif match and match.group(1) == "started":
+                group = base_step(i, kind, "group", current_parent())
+                slots[i] = group
+                open_groups.append((kind, group, i if item.children else -1))
+                nested_owner = group["nodeId"]
+            elif match:
+                depth = next((d for d in range(len(open_groups) - 1, -1, -1) if open_groups[d][0] == kind), None)
+                if depth is None:
+                    stray += 1
+                else:
+                    here = clock.next_known[i]
+                    while len(open_groups) > depth + 1:
+                        _, inner, _ = open_groups.pop()
+                        inner["unclosed"] = True
+                        finish(inner, here, inferred=True)
+                    _, group, _ = open_groups.pop()
+                    error = _error_text(item.payload)
+                    if error:
+                        group["status"] = "failed"
+                        previous = group.get("errorMessage")
+                        group["errorMessage"] = f"{previous}; {error}" if previous else error
+                    if "dateTime" in item.payload:
+                        group["endDateTime"] = item.payload["dateTime"]
+                    finish(group, here, inferred=clock.known[i] is None)
+                nested_owner = current_parent()
+            else:
+                step = base_step(i, item.type, "action", current_parent())
+                finish(step, item_end(i), inferred=True)
+                slots[i] = step
+                nested_owner = step["nodeId"]
+            if item.children:
+                work.append((item.children, nested_owner, item_end(i)))
+        for _, group, start_index in reversed(open_groups):
+            if start_index >= 0:
+                finish(group, item_end(start_index), inferred=True)
+            else:
+                group["unclosed"] = True
+                finish(group, scope_end, inferred=True)
+
+    if skipped:
+        root["skippedItems"] = skipped
+    if stray:
+        root["strayEndMarkers"] = stray
+    steps = [root] + [s for s in slots if s is not None]
+    return steps, _metadata(doc, flow)

@@ -1,0 +1,746 @@
+"""Webhook summaries: built from the analysis, delivered at least once, never lost.
+
+The pieces, in the order a summary travels:
+
+1. :func:`build_summary` turns a :class:`~gctrace_nb.core.model.Trace` into the
+   summary dict (the design's fields plus ours, ``schemaVersion`` 1).
+2. :class:`WebhookSender` serialises it *once* to bytes and POSTs those
+   bytes, retrying 408/425/429 (honouring ``Retry-After``), 5xx, timeouts and
+   connection errors with capped exponential backoff and full jitter. Every
+   attempt carries the same ``Idempotency-Key``; with a secret, every attempt
+   carries ``X-Gctrace-Signature-256: sha256=<hex HMAC-SHA256 of the body>``.
+   Any other 4xx (and a 3xx: redirects are not followed, since requests would
+   turn the POST into a GET) is a *rejection*: not retried, reported.
+3. A payload still undelivered after its retries (not a rejected one: the same
+   bytes would be rejected again) goes to the :class:`Outbox`, a JSON-lines
+   file in the state directory, appended and fsync'd. A record holds the URL,
+   the exact body text, the idempotency key, the creation time and the
+   attempts so far -- never the secret: the signature is recomputed when the
+   record is sent again.
+4. :func:`flush_outbox` (``gctrace webhook flush``) re-sends records in order
+   with their original key and removes a record only after the receiver
+   accepted it, by rewriting the rest to a temporary file and
+   :func:`os.replace`-ing it, so a process killed at any point loses nothing:
+   at worst a record is delivered twice, with the same key (at-least-once).
+   A transient failure stops the flush (the receiver is down; later records
+   keep their order); a rejected record stays, marked, and the flush goes on.
+
+Every attempt that fails and every outcome is written to the audit log
+(:mod:`gctrace_nb.delivery.audit`), with the URL reduced to scheme, host and port.
+
+Summary status rule: ``"completed"`` when the trace has no failed step,
+``"completed_with_failures"`` when at least one step's status is a failure
+(spec §3 ``failed_nodes``), and ``"failed"`` only when the caller says so
+(the job failed; there is no trace worth the name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hmac
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from hashlib import sha256
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Final, Iterator, Mapping
+from urllib.parse import urlsplit
+
+from . import audit
+from ..errors import WebhookError
+from ..api.retry import parse_retry_after
+
+try:  # POSIX; on Windows the outbox works without inter-process locking.
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:  # pragma: no cover
+    import requests
+
+    from ..core.model import Trace
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SIGNATURE_HEADER",
+    "SUMMARY_STATUSES",
+    "Backoff",
+    "DeliveryResult",
+    "FlushResult",
+    "Outbox",
+    "OutboxRecord",
+        "WebhookSender",
+    "build_summary",
+    "flush_outbox",
+    "post_summary",
+    "serialize",
+    "sign",
+    "trace_status",
+    "verify_signature",
+]
+
+SCHEMA_VERSION: Final = 1
+SIGNATURE_HEADER: Final = "X-Gctrace-Signature-256"
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+SECRET_ENV: Final = "GCTRACE_WEBHOOK_SECRET"
+URL_ENV: Final = "GCTRACE_WEBHOOK_URL"
+SUMMARY_STATUSES: Final = ("completed", "completed_with_failures", "failed")
+# 408 Request Timeout and 425 Too Early say "try again", like 429 and 5xx.
+RETRY_STATUSES: Final = frozenset({408, 425, 429})
+OUTBOX_FILE: Final = "webhook-outbox.jsonl"
+
+trace_status = audit.trace_status
+
+
+class _FromEnv:
+    def __repr__(self) -> str:
+        return "FROM_ENV"
+
+
+FROM_ENV: Final = _FromEnv()
+"""Sentinel: read the secret from ``GCTRACE_WEBHOOK_SECRET``."""
+
+
+class _DefaultOutbox:
+    def __repr__(self) -> str:
+        return "DEFAULT_OUTBOX"
+
+
+DEFAULT_OUTBOX: Final = _DefaultOutbox()
+"""Sentinel: use ``Outbox()`` in the default state directory."""
+
+
+# -------------------------------------------------------------------- summary
+def build_summary(trace: "Trace", *, status: str | None = None, now: _dt.datetime | None = None) -> dict[str, Any]:
+    """Return the webhook summary of ``trace`` (see the module docstring for ``status``).
+
+    Figures are those of the analysis spec: ``bottleneckLatencyMs`` is the
+    bottleneck's critical ms, ``traceAccuracyRate`` the accuracy rate;
+    ``retrievalLatencyMs`` comes from the trace metadata (``None`` for a trace
+    read from a file). ``timestamp`` is ``now`` (default: the current time)
+    in ISO-8601 UTC with milliseconds; a naive ``now`` is taken as UTC.
+
+    Raises:
+        ValueError: ``status`` is not one of :data:`SUMMARY_STATUSES`.
+    """
+    if status is None:
+        status = trace_status(trace)
+    elif status not in SUMMARY_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(SUMMARY_STATUSES)}, not {status!r}")
+    moment = now or _dt.datetime.now(_dt.timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    stamp = moment.astimezone(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    a = trace.analysis
+    meta = trace.metadata
+    latency = meta.retrieval_latency_ms
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "flowId": meta.flow_id,
+        "actionInvocationId": meta.action_invocation_id,
+        "jobId": meta.job_id,
+        "status": status,
+        "bottleneckNode": a.bottleneck.node_id if a.bottleneck else None,
+        "bottleneckLatencyMs": round(a.bottleneck.critical_ms, 3) if a.bottleneck else None,
+        "retrievalLatencyMs": round(float(latency), 3) if latency is not None else None,
+        "traceAccuracyRate": a.accuracy_rate,
+        "totalMs": a.total_ms,
+        "criticalPath": list(a.critical_path),
+        "failedNodes": list(a.failed_nodes),
+        "anomalyCount": len(a.anomalies),
+        "timestamp": stamp,
+    }
+
+
+def serialize(payload: Mapping[str, Any]) -> bytes:
+    """Return the exact bytes that are sent (and signed): compact UTF-8 JSON.
+
+    Example:
+        >>> serialize({"a": 1, "b": "é"})
+        b'{"a":1,"b":"\\xc3\\xa9"}'
+    """
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise WebhookError(f"summary is not serialisable as JSON: {exc}") from exc
+
+
+def sign(body: bytes, secret: str | bytes) -> str:
+    """Return the signature header value: ``sha256=`` + hex HMAC-SHA256 of ``body``.
+
+    Example:
+        >>> sign(b"{}", "s3cret")
+        'sha256=adbde1ce40c89c14215687d5d762a47df6dfaefcfad61e2e86718ffc8498571b'
+    """
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return "sha256=" + hmac.new(key, body, sha256).hexdigest()
+
+
+def verify_signature(body: bytes, header: str | None, secret: str | bytes) -> bool:
+    """Return True when ``header`` is the signature of ``body`` (constant-time compare)."""
+    return header is not None and hmac.compare_digest(sign(body, secret), header)
+
+
+def _safe_url(url: str) -> str:
+    """Scheme, host and port only: a webhook URL's path or query may itself be a secret."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}" + ("/…" if parts.path not in ("", "/") or parts.query else "/")
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookError(f"webhook URL must be http(s)://host/..., got {_safe_url(str(url))!r}")
+
+
+# ------------------------------------------------------------------- delivery
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff with full jitter, and the longest ``Retry-After`` obeyed.
+
+    The wait before retry ``n`` (1-based) is uniform in
+    ``[0, min(maximum, initial * factor ** (n - 1))]``. A ``Retry-After``
+    replaces it; one longer than ``max_retry_after`` ends the attempts (the
+    payload goes to the outbox instead of blocking the caller).
+    """
+
+    initial: float = 0.5
+    factor: float = 2.0
+    maximum: float = 30.0
+    max_retry_after: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.factor < 1 or self.maximum < 0 or self.max_retry_after < 0:
+            raise ValueError("Backoff needs initial >= 0, factor >= 1, maximum >= 0, max_retry_after >= 0")
+
+    def cap(self, retry: int) -> float:
+        """Return the upper bound of the wait before retry ``retry``.
+
+        Example:
+            >>> [Backoff(initial=1, factor=2, maximum=5).cap(n) for n in (1, 2, 3, 4, 2000)]
+            [1, 2, 4, 5, 5]
+        """
+        try:
+            return min(self.maximum, self.initial * self.factor ** max(0, retry - 1))
+        except OverflowError:  # a huge retry number: the cap is the maximum
+            return self.maximum
+
+    def delay(self, retry: int, rng: Callable[[], float] = random.random) -> float:
+        """Return a full-jitter wait before retry ``retry``."""
+        return self.cap(retry) * rng()
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What became of one payload.
+
+    ``status`` is the last HTTP status (``None`` when the last attempt got no
+    response). ``rejected`` is True for a non-retryable answer (4xx, 3xx);
+    ``queued`` is True when the payload was written to the outbox.
+    """
+
+    delivered: bool
+    attempts: int
+    status: int | None
+    error: str | None
+    idempotency_key: str
+    rejected: bool = False
+    queued: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's ``"webhook"`` object."""
+        out: dict[str, Any] = {"delivered": self.delivered, "attempts": self.attempts, "status": self.status}
+        if not self.delivered:
+            out.update(error=self.error, rejected=self.rejected, queued=self.queued)
+        out["idempotency_key"] = self.idempotency_key
+        return out
+
+
+def _new_session() -> "requests.Session":
+    import requests
+
+    return requests.Session()
+
+
+class WebhookSender:
+    """POST summaries to one URL with retries, an idempotency key and an optional signature.
+
+    Args:
+        url: the receiver, ``http(s)://``.
+        secret: HMAC key; default ``GCTRACE_WEBHOOK_SECRET`` (unset or empty: no signature).
+        session: a :class:`requests.Session` to send through (default: one of its own).
+        timeout: seconds for connecting and for reading the answer, per attempt.
+        max_attempts: attempts per payload, the first included.
+        backoff: waits between attempts (:class:`Backoff`).
+        sleep, clock, rng: injected ``time.sleep``, ``time.time`` and ``random.random``.
+        outbox: where undelivered payloads go (``None``: nowhere).
+
+    Raises:
+        WebhookError: ``url`` is not an http(s) URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        secret: str | bytes | None | _FromEnv = FROM_ENV,
+        session: "requests.Session | None" = None,
+        timeout: float = 10.0,
+        max_attempts: int = 5,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+        outbox: "Outbox | None" = None,
+    ) -> None:
+        _check_url(url)
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self.url = url
+        if isinstance(secret, _FromEnv):
+            secret = os.environ.get(SECRET_ENV) or None
+        self._secret: bytes | None = secret.encode("utf-8") if isinstance(secret, str) else (secret or None)
+        self._session = session
+        self._own_session = session is None
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff = backoff or Backoff()
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng
+        self.outbox = outbox
+
+    def __repr__(self) -> str:
+        return f"<WebhookSender {_safe_url(self.url)} signed={self._secret is not None} max_attempts={self.max_attempts}>"
+
+    @property
+    def signed(self) -> bool:
+        """Whether requests carry a signature."""
+        return self._secret is not None
+
+    # -- session lifetime
+    @property
+    def session(self) -> "requests.Session":
+        if self._session is None:
+            self._session = _new_session()
+        return self._session
+
+    def close(self) -> None:
+        """Close the session if this sender made it."""
+        if self._own_session and self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> "WebhookSender":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sending
+    def send(self, payload: Mapping[str, Any] | bytes) -> DeliveryResult:
+        """Serialise ``payload`` once and deliver it; queue it in the outbox if it is not.
+
+        A rejected payload (non-retryable status) is reported, not queued.
+        If the caller is interrupted (``KeyboardInterrupt``) mid-delivery, the
+        payload is queued before the interruption propagates.
+        """
+        body = payload if isinstance(payload, bytes) else serialize(payload)
+        key = str(uuid.uuid4())
+        try:
+            result = self.deliver(body, idempotency_key=key)
+        except BaseException:
+            if self.outbox is not None:
+                self.outbox.append(self.url, body, key)
+                _audit_outcome("webhook_queued", self.url, key, logging.ERROR, error="interrupted")
+            raise
+        if not result.delivered and not result.rejected and self.outbox is not None:
+            try:
+                self.outbox.append(self.url, body, key, attempts=result.attempts, last_status=result.status,
+                                   last_error=result.error)
+            except OSError as exc:  # report it: the caller still gets a result, the audit log says why
+                result = replace(result, error=f"{result.error}; outbox not written: {exc}")
+                _audit_outcome("webhook_outbox_failed", self.url, key, logging.CRITICAL, error=str(exc),
+                               outbox=str(self.outbox.path))
+                return result
+            result = replace(result, queued=True)
+            _audit_outcome("webhook_queued", self.url, key, logging.ERROR, attempts=result.attempts,
+                           http_status=result.status, error=result.error, outbox=str(self.outbox.path))
+        return result
+
+    def deliver(self, body: bytes, *, idempotency_key: str) -> DeliveryResult:
+        """POST the exact ``body`` until accepted, rejected or out of attempts (no outbox)."""
+        import requests
+
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "gctrace_nb-webhook",
+            IDEMPOTENCY_HEADER: idempotency_key,
+        }
+        if self._secret is not None:
+            headers[SIGNATURE_HEADER] = sign(body, self._secret)
+        status: int | None = None
+        error: str | None = None
+        attempt = 0
+        for attempt in range(1, self.max_attempts + 1):
+            retry_after: float | None = None
+            try:
+                response = self.session.post(
+                    self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
+                )
+            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                # the receiver may or may not have the payload: send it again, same key
+                status, error = None, self._describe(exc)
+            except requests.RequestException as exc:  # a malformed request: retrying cannot help
+                status, error = None, self._describe(exc)
+                _audit_outcome("webhook_rejected", self.url, idempotency_key, logging.ERROR,
+                               attempts=attempt, error=error)
+                return DeliveryResult(False, attempt, None, error, idempotency_key, rejected=True)
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    response.close()
+                    _audit_outcome("webhook_delivered", self.url, idempotency_key, logging.INFO,
+                                   attempts=attempt, http_status=status)
+                    return DeliveryResult(True, attempt, status, None, idempotency_key)
+                error = f"HTTP {status}" + _excerpt(response)
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"),
+                    now=_dt.datetime.fromtimestamp(self.clock(), tz=_dt.timezone.utc),
+                )
+                response.close()
+                if not (status in RETRY_STATUSES or status >= 500):
+                    _audit_outcome("webhook_rejected", self.url, idempotency_key, logging.ERROR,
+                                   attempts=attempt, http_status=status, error=error)
+                    return DeliveryResult(False, attempt, status, error, idempotency_key, rejected=True)
+            audit.audit_event(
+                "webhook_attempt_failed", level=logging.WARNING, url=_safe_url(self.url),
+                idempotency_key=idempotency_key, attempt=attempt, http_status=status, error=error,
+            )
+            if attempt >= self.max_attempts:
+                break
+            if retry_after is not None and retry_after > self.backoff.max_retry_after:
+                error = f"{error}; Retry-After {retry_after:.0f}s exceeds {self.backoff.max_retry_after:.0f}s"
+                break
+            self.sleep(retry_after if retry_after is not None else self.backoff.delay(attempt, self.rng))
+        _audit_outcome("webhook_gave_up", self.url, idempotency_key, logging.ERROR,
+                       attempts=attempt, http_status=status, error=error)
+        return DeliveryResult(False, attempt, status, error, idempotency_key)
+
+    def _describe(self, exc: BaseException) -> str:
+        """Name the failure without the URL's path or query (they may hold a token)."""
+        text = f"{type(exc).__name__}: {exc}"
+        parts = urlsplit(self.url)
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        text = text.replace(self.url, _safe_url(self.url))
+        if len(tail) > 1:
+            text = text.replace(tail, "/…")
+        return str(audit.redact(text))[:500]
+
+
+def _excerpt(response: Any, limit: int = 200) -> str:
+    try:
+        text = response.text.strip()
+    except Exception:  # pragma: no cover - undecodable body
+        return ""
+    if not text:
+        return ""
+    text = " ".join(text.split())
+    return ": " + str(audit.redact(text[:limit] + ("…" if len(text) > limit else "")))
+
+
+def _audit_outcome(event: str, url: str, key: str, level: int, **fields: Any) -> None:
+    audit.audit_event(event, level=level, url=_safe_url(url), idempotency_key=key, **fields)
+
+
+def post_summary(
+    trace: "Trace",
+    url: str,
+    *,
+    status: str | None = None,
+    now: _dt.datetime | None = None,
+    outbox: "Outbox | None | _DefaultOutbox" = DEFAULT_OUTBOX,
+    **sender_options: Any,
+) -> DeliveryResult:
+    """Build the summary of ``trace`` and send it to ``url``.
+
+    Undelivered summaries go to ``outbox`` (default: the state directory's;
+    ``None`` to keep nothing). ``sender_options`` are :class:`WebhookSender`'s
+    (``secret``, ``session``, ``timeout``, ``max_attempts``, ``backoff``, ``sleep``, ...).
+    """
+    payload = build_summary(trace, status=status, now=now)
+    box = Outbox() if isinstance(outbox, _DefaultOutbox) else outbox
+    with WebhookSender(url, outbox=box, **sender_options) as sender:
+        return sender.send(payload)
+
+
+# --------------------------------------------------------------------- outbox
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One undelivered payload: everything needed to send it again, except the secret."""
+
+    url: str
+    body: str
+    idempotency_key: str
+    created: str
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str | None = None
+    version: int = field(default=1)
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_line(cls, line: str) -> "OutboxRecord | None":
+        """Parse a line; ``None`` for a torn or foreign line (kept in the file as it is)."""
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                return None
+            return cls(
+                url=str(data["url"]),
+                body=str(data["body"]),
+                idempotency_key=str(data["idempotency_key"]),
+                created=str(data.get("created", "")),
+                attempts=int(data.get("attempts") or 0),
+                last_status=data.get("last_status"),
+                last_error=data.get("last_error"),
+                version=int(data.get("version") or 1),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What a flush did: delivered and rejected records, and how many remain."""
+
+    delivered: tuple[DeliveryResult, ...]
+    rejected: tuple[DeliveryResult, ...]
+    failed: DeliveryResult | None
+    remaining: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "delivered": len(self.delivered),
+            "rejected": [r.to_json() for r in self.rejected],
+            "failed": self.failed.to_json() if self.failed else None,
+            "remaining": self.remaining,
+        }
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, *, blocking: bool = True) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (released by the kernel if the process dies)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if fcntl is not None:
+            flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
+            try:
+                fcntl.flock(fd, flags)
+            except BlockingIOError as exc:
+                raise WebhookError(f"another process holds {path.name}: a flush is already running") from exc
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+class Outbox:
+    """A durable queue of undelivered payloads: ``<state_dir>/webhook-outbox.jsonl``.
+
+    Appends are written, flushed and fsync'd before :meth:`append` returns.
+    Removals rewrite the file through a temporary file and :func:`os.replace`.
+    Both take a short lock (``webhook-outbox.lock``) so an append during a
+    flush is never overwritten; :func:`flush_outbox` also holds
+    ``webhook-flush.lock`` for its whole run so two flushes never interleave.
+    """
+
+    def __init__(self, state_dir: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(state_dir) if state_dir is not None else audit.default_state_dir()
+        self.path = self.directory / OUTBOX_FILE
+        self._lock_path = self.directory / "webhook-outbox.lock"
+        self.flush_lock_path = self.directory / "webhook-flush.lock"
+
+    def __repr__(self) -> str:
+        return f"<Outbox {self.path}>"
+
+    def _ensure_dir(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def append(
+        self,
+        url: str,
+        body: bytes | str,
+        idempotency_key: str,
+        *,
+        attempts: int = 0,
+        last_status: int | None = None,
+        last_error: str | None = None,
+        created: str | None = None,
+    ) -> OutboxRecord:
+        """Add a payload to the end of the outbox, durably; return the record."""
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        record = OutboxRecord(
+            url=url,
+            body=text,
+            idempotency_key=idempotency_key,
+            created=created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            attempts=attempts,
+            last_status=last_status,
+            last_error=last_error,
+        )
+        self._ensure_dir()
+        with _locked(self._lock_path):
+            existed = self.path.exists()
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                prefix = b""
+                size = os.fstat(fd).st_size
+                if size:  # a torn last line (a crash mid-append) must not swallow this record
+                    os.lseek(fd, size - 1, os.SEEK_SET)
+                    if os.read(fd, 1) != b"\n":
+                        prefix = b"\n"
+                data = prefix + record.to_line().encode("utf-8") + b"\n"
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if not existed:
+                _fsync_dir(self.directory)
+        return record
+
+    def _read_lines(self) -> list[str]:
+        try:
+            with open(self.path, encoding="utf-8", newline="\n") as fh:
+                return [line.rstrip("\n") for line in fh if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def records(self) -> list[OutboxRecord]:
+        """Return the queued records, oldest first (unreadable lines are skipped, not lost)."""
+        if not self.path.exists():
+            return []
+        with _locked(self._lock_path):
+            lines = self._read_lines()
+        return [r for r in map(OutboxRecord.from_line, lines) if r is not None]
+
+    def __len__(self) -> int:
+        return len(self.records())
+
+    def _rewrite(self, change: Callable[[str, OutboxRecord | None], str | None]) -> None:
+        """Rewrite the file line by line through ``change`` (``None`` drops a line), atomically."""
+        with _locked(self._lock_path):
+            lines = self._read_lines()
+            kept = []
+            for line in lines:
+                new = change(line, OutboxRecord.from_line(line))
+                if new is not None:
+                    kept.append(new)
+            if kept == lines:
+                return
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write("".join(line + "\n" for line in kept))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.directory)
+
+    def remove(self, idempotency_key: str) -> None:
+        """Drop every record with this key (they are the same payload)."""
+        self._rewrite(lambda line, rec: None if rec is not None and rec.idempotency_key == idempotency_key else line)
+
+    def mark(self, idempotency_key: str, result: DeliveryResult) -> None:
+        """Record another failed delivery of a record: attempts, last status and error."""
+
+        def change(line: str, rec: OutboxRecord | None) -> str:
+            if rec is None or rec.idempotency_key != idempotency_key:
+                return line
+            return replace(
+                rec, attempts=rec.attempts + result.attempts, last_status=result.status, last_error=result.error
+            ).to_line()
+
+        self._rewrite(change)
+
+
+def flush_outbox(
+    outbox: Outbox | str | os.PathLike[str] | None = None,
+    *,
+    wait: bool = True,
+    session: "requests.Session | None" = None,
+    **sender_options: Any,
+) -> FlushResult:
+    """Re-send queued payloads in order; remove each one only once it is delivered.
+
+    Each record is sent with its original idempotency key and exact body (the
+    signature is computed afresh from ``secret``, default
+    ``GCTRACE_WEBHOOK_SECRET``). A transient failure stops the flush; a
+    rejected record stays in the outbox, marked, and the flush goes on.
+    ``wait=False`` raises :class:`~gctrace_nb.errors.WebhookError` instead of
+    waiting when another flush is running. ``sender_options`` are
+    :class:`WebhookSender`'s (``secret``, ``timeout``, ``max_attempts``, ``backoff``, ``sleep``...).
+    """
+    box = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
+    box._ensure_dir()
+    delivered: list[DeliveryResult] = []
+    rejected: list[DeliveryResult] = []
+    failed: DeliveryResult | None = None
+    own_session = session is None
+    with _locked(box.flush_lock_path, blocking=wait):
+        shared = session or _new_session()
+        try:
+            for record in box.records():
+                try:
+                    sender = WebhookSender(record.url, session=shared, outbox=None, **sender_options)
+                except WebhookError as exc:
+                    result = DeliveryResult(False, 0, None, str(exc), record.idempotency_key, rejected=True)
+                else:
+                    result = sender.deliver(record.body.encode("utf-8"), idempotency_key=record.idempotency_key)
+                if result.delivered:
+                    box.remove(record.idempotency_key)
+                    delivered.append(result)
+                    continue
+                box.mark(record.idempotency_key, result)
+                if result.rejected:
+                    rejected.append(result)
+                    continue
+                failed = result
+                break
+        finally:
+            if own_session:
+                shared.close()
+    remaining = len(box)
+    audit.audit_event(
+        "webhook_outbox_flushed", level=logging.INFO if failed is None and not rejected else logging.WARNING,
+        outbox=str(box.path), delivered=len(delivered), rejected=len(rejected), remaining=remaining,
+        stopped_on=failed.idempotency_key if failed else None,
+    )
+    return FlushResult(tuple(delivered), tuple(rejected), failed, remaining)
