@@ -38,14 +38,11 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final, Iterable
+from typing import Any, Final, Iterable
 from urllib.parse import unquote, urlsplit
 
 from .._time import parse_timestamp
 from .history_docs import generate_execution_document
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .server import Simulator
 
 __all__ = ["NotificationService", "FLOW_TOPIC_PREFIX", "TOPIC_PERMISSION"]
 
@@ -92,6 +89,9 @@ class _Socket:
 class NotificationService:
     """The simulator's notification service (see the module docstring); one per :class:`Simulator`.
 
+    ``sim`` is the owning :class:`~gctrace_nb.simulator.Simulator` (not imported here: the server
+    imports this module, and the layers allow no cycle, not even for type hints).
+
     Attributes (plain, change them while it runs):
         heartbeat_interval_s: seconds between heartbeats on each socket (Genesys: about 30).
         channel_lifetime_s: a new channel's lifetime (Genesys: 24 h).
@@ -104,7 +104,7 @@ class NotificationService:
         event_items_limit: the most items an event carries (then ``executionItemsTruncated``).
     """
 
-    def __init__(self, sim: "Simulator", *, heartbeat_interval_s: float = 30.0,
+    def __init__(self, sim: Any, *, heartbeat_interval_s: float = 30.0,
                  channel_lifetime_s: float = 86_400.0, socket_closing_every_s: float | None = None,
                  history_uri_ttl_s: float | None = None, denied_permissions: Iterable[str] = (),
                  event_items_limit: int = 50) -> None:
