@@ -180,3 +180,29 @@ def test_live_is_listed_in_gctrace_help(capsys):
     assert "live " in capsys.readouterr().out
     assert main(["live", "--help"]) == 0
     assert "--flow-id F" in capsys.readouterr().out
+
+
+def test_gctrace_simulate_places_calls_that_gctrace_live_prints(tmp_path, monkeypatch, capsys):
+    proc = subprocess.Popen([sys.executable, "-m", "gctrace_nb", "simulate", "--port", "0", "--calls-per-minute", "300",
+                             "--heartbeat-interval", str(HB), "--socket-closing-every", "0.7"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        api_url = None
+        while api_url is None:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            if line.startswith("export GENESYS_API_URL="):
+                api_url = line.strip().split("=", 1)[1]
+        monkeypatch.setenv("GENESYS_CLIENT_ID", "sim-client")
+        monkeypatch.setenv("GENESYS_CLIENT_SECRET", "sim-secret")
+        monkeypatch.setenv("GCTRACE_STATE_DIR", str(tmp_path / "state"))
+        monkeypatch.delenv("GCTRACE_WEBHOOK_URL", raising=False)
+        code = main(["live", "--flow-id", FLOW, "--count", "2", "--timeout", "30", "--format", "json",
+                     "--api-url", api_url, "--login-url", api_url, "--heartbeat-interval", str(HB)])
+        out = capsys.readouterr().out
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert code == 0
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    assert len(rows) == 2 and all(r["flow_id"] == FLOW and r["detail"] == "full" for r in rows)
