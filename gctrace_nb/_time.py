@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["parse_timestamp", "to_iso", "MIN_US", "MAX_US"]
+__all__ = ["parse_timestamp", "to_iso", "iso_utc", "MIN_US", "MAX_US"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -64,3 +64,20 @@ def to_iso(micros: int) -> str:
     """Format epoch microseconds as ISO-8601 UTC with a ``Z``, keeping the microseconds."""
     stamp = _EPOCH + timedelta(microseconds=micros)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def iso_utc(moment: datetime | float | None = None, *, timespec: str = "milliseconds") -> str:
+    """``moment`` as ISO-8601 UTC with a ``Z`` (what Genesys and our JSON write).
+
+    ``moment`` is a datetime (naive means UTC), epoch seconds, or ``None`` for now.
+
+    >>> iso_utc(1_700_000_000.1234)
+    '2023-11-14T22:13:20.123Z'
+    """
+    if moment is None:
+        moment = datetime.now(timezone.utc)
+    elif not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, tz=timezone.utc)
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from gctrace_nb.core.analysis import analyze_steps
-from gctrace_nb.core.frames import STEP_FLAG_KINDS
+from gctrace_nb.core.analysis import STEP_FLAG_KINDS
 
 BASE_MS = 1_714_557_600_000  # 2024-05-01T10:00:00Z
 

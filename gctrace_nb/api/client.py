@@ -33,6 +33,7 @@ import requests
 
 from .auth import ClientCredentialsAuth
 from .config import Settings
+from .._time import iso_utc
 from ..errors import (
     ApiError,
     AuthError,
@@ -104,8 +105,7 @@ def _attempt_timeout(timeout: float, budget: RetryBudget) -> float:
     return max(0.001, min(timeout, budget.remaining()))
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_iso = iso_utc
 
 
 def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None, Any]:

@@ -33,7 +33,7 @@ from requests.auth import AuthBase
 from ..core.documents import parse_json
 from ..errors import ApiError, JobFailed, NotFound, TraceFormatError, TraceRequestInvalid
 from .retry import CancelToken, PollEvent, RetryBudget, parse_retry_after, pause, poll
-from .._time import to_iso
+from .._time import to_iso, iso_utc
 from ..core.formats import action_test as _action_test
 from ..core.formats import history as _history
 from ..core.formats.history import parse_timestamp
@@ -585,7 +585,7 @@ def _utcnow(client: "GenesysClient") -> datetime:
 
 
 def _iso_now(client: "GenesysClient") -> str:
-    return _utcnow(client).astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(_utcnow(client))
 
 
 def _job_entities(job: dict, batch: list[str]) -> list[dict]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import vectorized as vec
-from ..core.analysis import ANOMALY_KINDS, FAILED_STATUSES, Analysis, analyze_steps
+from ..core.analysis import STEP_FLAG_KINDS, Analysis, analyze_steps, is_failed_status
 from .._text import replace_surrogates
 from .._time import parse_timestamp
 from .readers import TYPED_FRAME_FIELDS, Doc, read_file
@@ -21,8 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
 
-#: Anomaly kinds that can mark a kept step (as :data:`gctrace_nb.core.frames.STEP_FLAG_KINDS`).
-STEP_FLAG_KINDS = tuple(k for k in ANOMALY_KINDS if k != "missing_id")
 
 
 # ----------------------------------------------------------------- columns
@@ -42,10 +40,6 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _is_failed(status: Any) -> bool:
-    return isinstance(status, str) and status.strip().lower() in FAILED_STATUSES
 
 
 def step_schema() -> dict:
@@ -105,7 +99,7 @@ def _analysis_rows_cleaned(a: Analysis, trace_id: int, clean) -> pl.DataFrame:
         "critical_us": list(a.critical_us),
         "depth": list(a.depth),
         "status": statuses,
-        "failed": [_is_failed(step.get("status")) for step in a.raw],
+        "failed": [is_failed_status(step.get("status")) for step in a.raw],
         "error_message": [clean(_text(step.get("errorMessage"))) for step in a.raw],
     }
     for kind in STEP_FLAG_KINDS:
@@ -267,7 +261,7 @@ class Chunk:
         for value in distinct_status:
             judged = cache.get(value)
             if judged is None:
-                judged = cache[value] = _is_failed(value)
+                judged = cache[value] = is_failed_status(value)
             if judged:
                 bad.append(value)
         rows = self.failed_rows

@@ -15,16 +15,14 @@ Example::
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-from .load import load_traces
-from .traceset import TraceSet
+from .load import as_trace_set
 
-__all__ = ["Comparison", "compare", "compare_chart", "as_trace_set"]
+__all__ = ["Comparison", "compare", "compare_chart"]
 
 _KEEP = {
     "count": "count",
@@ -34,25 +32,6 @@ _KEEP = {
     "failure_rate": "failure_rate",
     "critical_share": "critical_share",
 }
-
-
-def as_trace_set(value: Any) -> TraceSet:
-    """A :class:`TraceSet` from a set, a ``Trace``, a path/directory/glob, or a list of those."""
-    from ..core.model import Trace
-
-    if isinstance(value, TraceSet):
-        return value
-    if isinstance(value, Trace):
-        return load_traces([value], progress=False)
-    if isinstance(value, (str, os.PathLike, list, tuple)):
-        loaded = load_traces(value, progress=False)
-        if not len(loaded) and loaded.errors:  # a mistyped path must not compare as "no traces at all"
-            from ..errors import TraceFormatError
-
-            path, reason = loaded.errors[0]
-            raise TraceFormatError(reason, path)
-        return loaded
-    raise TypeError(f"cannot compare a {type(value).__name__}; give a Trace, a TraceSet or paths")
 
 
 @dataclass(frozen=True)
@@ -119,7 +98,7 @@ class Comparison:
 
 def compare(a: Any, b: Any, *, by: str = "node_id") -> Comparison:
     """Compare two traces or two sets per node (``by="node_id"`` or ``"name"``)."""
-    set_a, set_b = as_trace_set(a), as_trace_set(b)
+    set_a, set_b = as_trace_set(a, purpose="compare"), as_trace_set(b, purpose="compare")
     left = _side(set_a.nodes(by=by), by, "a")
     right = _side(set_b.nodes(by=by), by, "b")
     joined = left.join(right, on=by, how="full", coalesce=True)

@@ -34,9 +34,9 @@ _SPAN_KIND_INTERNAL = 1
 
 
 def _as_set(value: Any):
-    from .comparison import as_trace_set
+    from .load import as_trace_set
 
-    return as_trace_set(value)
+    return as_trace_set(value, purpose="export")
 
 
 # ------------------------------------------------------------------ parquet

@@ -222,3 +222,22 @@ def stream_analysis_json(sources: list, write: Any, *, progress: bool = False, w
     if workers > 1 and len(sources) >= 8 * workers:
         return load_parallel(sources, progress, workers, False, sink).errors
     return load_sources(sources, progress, False, sink).errors
+
+
+def as_trace_set(value: Any, *, purpose: str = "analyse") -> TraceSet:
+    """A :class:`TraceSet` from a set, a ``Trace``, a path/directory/glob, or a list of those."""
+    from ..core.model import Trace
+
+    if isinstance(value, TraceSet):
+        return value
+    if isinstance(value, Trace):
+        return load_traces([value], progress=False)
+    if isinstance(value, (str, os.PathLike, list, tuple)):
+        loaded = load_traces(value, progress=False)
+        if not len(loaded) and loaded.errors:  # a mistyped path must not read as "no traces at all"
+            from ..errors import TraceFormatError
+
+            path, reason = loaded.errors[0]
+            raise TraceFormatError(reason, path)
+        return loaded
+    raise TypeError(f"cannot {purpose} a {type(value).__name__}; give a Trace, a TraceSet or paths")

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from .._text import replace_surrogates
-from .columns import STEP_FLAG_KINDS, Figures
+from ..core.analysis import STEP_FLAG_KINDS
+from .columns import Figures
 from .jsonout import analysis_json_list, iter_analysis_json
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -9,22 +9,13 @@ exit statuses and one-line messages. Keeping that here keeps them agreeing.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import Any, Callable
 
-from .app import EXIT_AUTH, EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_JOB_FAILED
+from .._text import one_line
+from ..ui.messages import EXIT_CANCELLED, describe
 
 __all__ = ["add_connection_arguments", "connection_from_args", "exit_status", "one_line", "sayer", "EXIT_CANCELLED"]
-
-EXIT_CANCELLED = 130
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def one_line(text: Any) -> str:
-    """One line, no control characters (server-supplied text goes to a terminal)."""
-    return " ".join(_CONTROL.sub(" ", str(text)).split())
-
 
 def sayer(command: str) -> Callable[[str], None]:
     """A function printing ``gctrace COMMAND: message`` on stderr, one clean line."""
@@ -49,8 +40,8 @@ def connection_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     Raises :class:`~gctrace_nb.errors.ConfigError` (a ``ValueError``) naming what is wrong.
     """
     from ..api.config import Settings
-    from ..errors import ConfigError
     from ..api.retry import RetryPolicy
+    from ..errors import ConfigError
 
     if args.region and (args.api_url or args.login_url):
         raise ConfigError("give either --region or --api-url/--login-url, not both")
@@ -62,35 +53,11 @@ def connection_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def exit_status(exc: BaseException) -> tuple[int, str]:
-    """The exit status and message for an error raised while talking to the service."""
-    import requests
+    """The exit status and one-line message for an error raised while talking to the service.
 
-    from ..errors import (
-        AuthError,
-        BadRequest,
-        Cancelled,
-        ConfigError,
-        GaveUp,
-        GctraceError,
-        JobFailed,
-        NotFound,
-        TraceRequestInvalid,
-    )
-
-    if isinstance(exc, (TraceRequestInvalid, ConfigError)):
-        return EXIT_INVALID, f"invalid input: {exc}"
-    if isinstance(exc, JobFailed):
-        return EXIT_JOB_FAILED, str(exc)
-    if isinstance(exc, AuthError):  # includes PermissionDenied
-        return EXIT_AUTH, str(exc)
-    if isinstance(exc, GaveUp):
-        return EXIT_GAVE_UP, str(exc)
-    if isinstance(exc, (BadRequest, NotFound)):
-        return EXIT_INVALID, f"the service refused the request: {exc}"
-    if isinstance(exc, Cancelled):
-        return EXIT_CANCELLED, str(exc)
-    if isinstance(exc, GctraceError):
-        return EXIT_ERROR, str(exc)
-    if isinstance(exc, requests.RequestException):  # e.g. a redirect loop: the request could not complete
-        return EXIT_ERROR, f"the request could not complete: {type(exc).__name__}: {exc}"
-    raise exc
+    Errors that are neither ours nor a failed request are bugs: they are raised again.
+    """
+    message = describe(exc)
+    if not message.expected:
+        raise exc
+    return message.status, message.line

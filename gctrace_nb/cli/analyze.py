@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
+from .._text import escape_surrogates, for_terminal, one_line, printable
+from ..core.model import load_trace
+from ..errors import TraceFormatError
 from ._process import auto_workers, tuned_for_batch
 from .app import EXIT_INVALID, EXIT_OK
-from ..errors import TraceFormatError
-from ..core.model import load_trace
-from .._text import escape_surrogates, printable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             trace = load_trace(path)
             analysis_json = trace.analysis.to_json(path)
         except TraceFormatError as exc:
-            print(f"gctrace analyze: {escape_surrogates(_one_line(str(exc)))}", file=sys.stderr)
+            print(f"gctrace analyze: {one_line(exc)}", file=sys.stderr)
             status = EXIT_INVALID
             continue
         if args.format == "json":
@@ -63,12 +63,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(escape_surrogates(json.dumps(results, ensure_ascii=False)))
     elif texts:
-        print(escape_surrogates("\n\n".join(texts)))
+        print(for_terminal("\n\n".join(texts)))
     return status
 
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -95,20 +92,20 @@ def run_batch(args: argparse.Namespace) -> int:
         write(b"]\n")
         sys.stdout.flush()
         for path, reason in errors:
-            print(f"gctrace analyze: {escape_surrogates(' '.join(f'{path}: {reason}'.split()))}", file=sys.stderr)
+            print(f"gctrace analyze: {one_line(f'{path}: {reason}')}", file=sys.stderr)
         return EXIT_INVALID if errors else EXIT_OK
     ts = load_traces(files, progress=sys.stderr.isatty(), workers=auto_workers(len(files)), frames=True)
     for path, reason in ts.errors:
-        print(f"gctrace analyze: {escape_surrogates(' '.join(f'{path}: {reason}'.split()))}", file=sys.stderr)
+        print(f"gctrace analyze: {one_line(f'{path}: {reason}')}", file=sys.stderr)
     status = EXIT_INVALID if ts.errors else EXIT_OK
     if summary:
         table = ts.nodes(by=getattr(args, "by", "node_id"))
         if args.format == "json":
             print(escape_surrogates(json.dumps(table.to_dicts(), ensure_ascii=False, default=str)))
         else:
-            print(escape_surrogates(summary_text(table)))
+            print(for_terminal(summary_text(table)))
     elif len(ts):
-        print(escape_surrogates("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts)))))
+        print(for_terminal("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts)))))
     return status
 
 

@@ -14,12 +14,14 @@ import sys
 
 __all__ = ["main", "EXIT_OK", "EXIT_ERROR", "EXIT_INVALID", "EXIT_JOB_FAILED", "EXIT_AUTH", "EXIT_GAVE_UP"]
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_INVALID = 2
-EXIT_JOB_FAILED = 3
-EXIT_AUTH = 4
-EXIT_GAVE_UP = 5
+from ..ui.messages import (
+    EXIT_AUTH,
+    EXIT_ERROR,
+    EXIT_GAVE_UP,
+    EXIT_INVALID,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+)
 
 # Each module has ``register(subparsers)`` which adds its parser and sets
 # ``func=run`` where ``run(args) -> int``. Imported lazily so ``gctrace analyze``

@@ -27,16 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch.load import load_traces
+    from .._text import escape_surrogates, for_terminal, one_line
     from ..batch.comparison import compare, compare_chart
-    from .._text import escape_surrogates
+    from ..batch.load import load_traces
 
     status = EXIT_OK
     sides = []
     for arg in (args.a, args.b):
         ts = load_traces(arg, progress=False)
         for path, reason in ts.errors:
-            print(escape_surrogates(f"gctrace compare: {' '.join(f'{path}: {reason}'.split())}"), file=sys.stderr)
+            print(f"gctrace compare: {one_line(f'{path}: {reason}')}", file=sys.stderr)
             status = EXIT_INVALID
         if not len(ts):
             print(f"gctrace compare: no readable trace in {arg}", file=sys.stderr)
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(escape_surrogates(json.dumps(result.to_json(), ensure_ascii=False, default=str)))
     else:
-        print(escape_surrogates(result.summary_text(args.top)))
+        print(for_terminal(result.summary_text(args.top)))
     if args.chart:
         try:
             compare_chart(result, top=max(args.top, 1)).write_html(args.chart, include_plotlyjs=True)

@@ -26,10 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._text import one_line
     from ..batch import export
     from ..batch.load import load_traces
     from ..errors import ApiError
-    from .._text import escape_surrogates
 
     if not args.output and not (args.format == "otlp" and args.push):
         print("gctrace export: -o OUT is required (or --push URL with --format otlp)", file=sys.stderr)
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     ts = load_traces(args.inputs, progress=sys.stderr.isatty())
     status = EXIT_OK
     for path, reason in ts.errors:
-        print(escape_surrogates(f"gctrace export: {' '.join(f'{path}: {reason}'.split())}"), file=sys.stderr)
+        print(f"gctrace export: {one_line(f'{path}: {reason}')}", file=sys.stderr)
         status = EXIT_INVALID
     if not len(ts):
         print("gctrace export: no readable trace", file=sys.stderr)

@@ -21,8 +21,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
 from ..errors import TraceFormatError
+from .._text import one_line
+from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
 
 __all__ = ["register", "run", "report_files"]
 
@@ -62,14 +63,14 @@ def report_files(files: list[str], args: argparse.Namespace) -> int:
         try:
             traces.append(load_trace(path))
         except TraceFormatError as exc:
-            _say(_one_line(str(exc)))
+            _say(one_line(exc))
             status = EXIT_INVALID
     if not traces:
         return status or EXIT_INVALID
     if not _dot_available():
         from ..render.graph import INSTALL_HINT
 
-        _say(f"DAGs left out: {_one_line(INSTALL_HINT)}")
+        _say(f"DAGs left out: {one_line(INSTALL_HINT)}")
     try:
         out = export_report(
             traces,
@@ -98,13 +99,9 @@ def _say(message: str) -> None:
     print(f"gctrace report: {message}", file=sys.stderr)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
 
 def report_directories(args: argparse.Namespace) -> int:
     """``gctrace report DIR... -o batch.html``: the batch page over every trace given."""
-    from .._text import escape_surrogates
     from ..batch.discover import expand_paths
     from ..batch.load import load_traces
     from ..report.batch import write_batch_report
@@ -114,7 +111,7 @@ def report_directories(args: argparse.Namespace) -> int:
     ts = load_traces(files, progress=sys.stderr.isatty(), workers=auto_workers(len(files)))
     status = EXIT_OK
     for path, reason in ts.errors:
-        print(escape_surrogates(f"gctrace report: {' '.join(f'{path}: {reason}'.split())}"), file=sys.stderr)
+        print(f"gctrace report: {one_line(f'{path}: {reason}')}", file=sys.stderr)
         status = EXIT_INVALID
     if not len(ts):
         print("gctrace report: no readable trace", file=sys.stderr)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from functools import cached_property
+from html import escape
 from typing import Any, Iterable
 
 from .._time import parse_timestamp
@@ -38,6 +39,8 @@ __all__ = [
     "analyze_steps",
     "ANOMALY_KINDS",
     "FAILED_STATUSES",
+    "STEP_FLAG_KINDS",
+    "is_failed_status",
     "ms",
 ]
 
@@ -51,6 +54,8 @@ ANOMALY_KINDS = (
     "outside_parent",
 )
 FAILED_STATUSES = frozenset({"failed", "failure", "error"})
+#: Anomaly kinds that can mark a kept step (``missing_id`` marks a dropped one).
+STEP_FLAG_KINDS = tuple(k for k in ANOMALY_KINDS if k != "missing_id")
 _VIRTUAL = -1  # index of the virtual root in parent/timing-parent arrays
 _NO_PARENT = -2
 
@@ -153,9 +158,31 @@ class Analysis:
         return out
 
     def _repr_html_(self) -> str:
-        from .summary import analysis_html
+        """The spec's figures as a small HTML table, critical path with ms (a notebook fragment)."""
+        listed = 12
 
-        return analysis_html(self)
+        def ms_text(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:,.3f} ms"
+
+        bn = f"{self.bottleneck.node_id} ({ms_text(self.bottleneck.critical_ms)})" if self.bottleneck else "none"
+        rows = [
+            ("steps", f"{self.steps_total} (valid {self.valid_steps}, accuracy {self.accuracy_rate:.2%})"),
+            ("total", ms_text(self.total_ms)),
+            ("bottleneck", bn),
+            ("failed", ", ".join(self.failed_nodes[:listed]) or "none"),
+            ("anomalies", ", ".join(f"{k}:{i or '(no id)'}" for i, k in self.anomalies[:listed]) or "none"),
+        ]
+        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+        path = "".join(
+            f"<tr><td><code>{escape(n)}</code></td><td style='text-align:right'>{self.critical_ms[n]:,.3f}</td></tr>"
+            for n in self.critical_path[:listed]
+        )
+        return (
+            "<div class='gctrace-analysis'>"
+            f"<table>{body}</table>"
+            f"<table><tr><th>critical path</th><th>ms</th></tr>{path}</table>"
+            "</div>"
+        )
 
     def __repr__(self) -> str:
         bn = f"{self.bottleneck.node_id!r} {self.bottleneck.critical_ms} ms" if self.bottleneck else "none"
@@ -175,7 +202,8 @@ def _flag_tuple(flags: dict, n: int) -> tuple[frozenset, ...]:
     return tuple(out)
 
 
-def _is_failed(status: Any) -> bool:
+def is_failed_status(status: Any) -> bool:
+    """Whether a step's ``status`` means failure (spec §3: trimmed, lower-cased, one of :data:`FAILED_STATUSES`)."""
     return isinstance(status, str) and status.strip().lower() in FAILED_STATUSES
 
 
@@ -401,7 +429,7 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
     for i, kinds in flags.items():
         for kind in kinds:
             anomalies.add((ids[i], kind))
-    failed = tuple(sorted(ids[i] for i in range(n) if _is_failed(raw[i].get("status"))))
+    failed = tuple(sorted(ids[i] for i in range(n) if is_failed_status(raw[i].get("status"))))
     total = len(entries)
     n_valid = len(valid_idx)
     return Analysis(

@@ -12,13 +12,12 @@ from typing import Any
 import orjson
 import polars as pl
 
-from .analysis import ANOMALY_KINDS, Analysis, FAILED_STATUSES
+from .analysis import FAILED_STATUSES, STEP_FLAG_KINDS, Analysis
 from .._text import replace_surrogates
 
 __all__ = ["steps_frame", "segments_frame", "STEP_FLAG_KINDS", "step_name", "CORE_STEP_KEYS"]
 
 #: Anomaly kinds that can mark a kept step (``missing_id`` steps are not kept).
-STEP_FLAG_KINDS = tuple(k for k in ANOMALY_KINDS if k != "missing_id")
 #: The step keys the model reads; every other key goes into the ``extra`` JSON column.
 CORE_STEP_KEYS = ("nodeId", "parentId", "startTime", "endTime", "status", "errorMessage")
 _NAME_KEYS = ("name", "nodeName", "actionName", "displayName", "label")

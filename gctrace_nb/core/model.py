@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .analysis import Analysis, analyze_steps
 from .documents import SAVED_FORMAT, Source, read_document
+from .._redact import drop_secrets
 from ..errors import TraceFormatError
 from .._text import escape_surrogates
 
@@ -25,11 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Trace", "TraceMetadata", "load_trace", "save_trace", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
-
-# Keys that must never be written into a saved trace, whatever a caller put in ``extra``.
-_SECRET_KEYS = frozenset(
-    {"access_token", "token", "client_secret", "secret", "authorization", "password", "bearer"}
-)
 
 
 @dataclass(frozen=True)
@@ -55,8 +51,8 @@ class TraceMetadata:
     def to_json(self) -> dict:
         data = asdict(self)
         data["correlation_ids"] = list(self.correlation_ids)
-        data["request"] = _scrub(self.request) if self.request is not None else None
-        data["extra"] = _scrub(self.extra)
+        data["request"] = drop_secrets(self.request) if self.request is not None else None
+        data["extra"] = drop_secrets(self.extra)
         return data
 
     @classmethod
@@ -88,15 +84,6 @@ class TraceMetadata:
         if kwargs.get("source") is None:
             kwargs.pop("source", None)
         return cls(extra=extra, **kwargs)
-
-
-def _scrub(value: Any) -> Any:
-    """Drop secret-looking keys at any depth (defence in depth; callers should not pass them)."""
-    if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items() if str(k).lower() not in _SECRET_KEYS}
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
 
 
 class Trace:

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 from .._text import printable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import Analysis
     from .model import Trace
 
-__all__ = ["text_summary", "html_summary", "analysis_html"]
+__all__ = ["text_summary", "html_summary"]
 
 _MAX_LISTED = 12
 
@@ -100,28 +99,5 @@ def html_summary(trace: "Trace") -> str:
         f"<strong>Trace {title}</strong>"
         f"<table>{body}</table>"
         f"<details><summary>Critical path ({len(a.critical_path)} steps)</summary><ol>{path}{more}</ol></details>"
-        "</div>"
-    )
-
-
-def analysis_html(a: "Analysis") -> str:
-    """The spec's figures as a small HTML table, critical path with ms (a fragment)."""
-    bn = f"{a.bottleneck.node_id} ({_fmt_ms(a.bottleneck.critical_ms)})" if a.bottleneck else "none"
-    rows = [
-        ("steps", f"{a.steps_total} (valid {a.valid_steps}, accuracy {a.accuracy_rate:.2%})"),
-        ("total", _fmt_ms(a.total_ms)),
-        ("bottleneck", bn),
-        ("failed", ", ".join(a.failed_nodes[:_MAX_LISTED]) or "none"),
-        ("anomalies", ", ".join(f"{k}:{i or '(no id)'}" for i, k in a.anomalies[:_MAX_LISTED]) or "none"),
-    ]
-    body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
-    path = "".join(
-        f"<tr><td><code>{escape(n)}</code></td><td style='text-align:right'>{a.critical_ms[n]:,.3f}</td></tr>"
-        for n in a.critical_path[:_MAX_LISTED]
-    )
-    return (
-        "<div class='gctrace-analysis'>"
-        f"<table>{body}</table>"
-        f"<table><tr><th>critical path</th><th>ms</th></tr>{path}</table>"
         "</div>"
     )

@@ -42,6 +42,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Final, Iterable, Mapping
 
+from .._time import iso_utc
+from .._redact import redact
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..core.model import Trace
 
@@ -62,25 +65,8 @@ __all__ = [
 
 AUDIT_LOGGER: Final = "gctrace_nb.delivery.audit"
 RETENTION_DAYS: Final = 90
-REDACTED: Final = "[REDACTED]"
 
 _FILE_RE: Final = re.compile(r"^audit-(\d{4}-\d{2}-\d{2})\.jsonl$")
-# A key is secret when any of these appears in it (case-insensitive): "api_token",
-# "client_secret", "Authorization", "x-api-key", "password", "set-cookie", ...
-_SECRET_KEY_RE: Final = re.compile(
-    r"token|secret|authori[sz]ation|password|passwd|api[-_]?key|cookie|credential|signature|bearer",
-    re.IGNORECASE,
-)
-# Credentials embedded in free text (an error message quoting a header, a URL with a password).
-_SECRET_TEXT_RES: Final = (
-    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/=]+", re.IGNORECASE), r"\1 " + REDACTED),
-    (re.compile(r"(://[^/\s:@]+):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
-    (
-        re.compile(r"((?:access_token|token|client_secret|secret|password|api_key)=)[^&\s\"']+", re.IGNORECASE),
-        r"\1" + REDACTED,
-    ),
-)
-
 _logger = logging.getLogger(AUDIT_LOGGER)
 # The audit trail goes only to the handler configure_audit_log() installs, never to
 # whatever the application's root logger prints; unconfigured, it is silent.
@@ -113,27 +99,6 @@ def default_audit_dir() -> Path:
     """Return ``GCTRACE_AUDIT_DIR`` or ``<state dir>/audit``."""
     explicit = os.environ.get("GCTRACE_AUDIT_DIR")
     return Path(explicit).expanduser() if explicit else default_state_dir() / "audit"
-
-
-# ------------------------------------------------------------------ redaction
-def redact(value: Any, *, key: str | None = None) -> Any:
-    """Return ``value`` with credentials masked at any depth.
-
-    Example:
-        >>> redact({"user": "ann", "Authorization": "Bearer x", "n": [1, "token=abc&b=2"]})
-        {'user': 'ann', 'Authorization': '[REDACTED]', 'n': [1, 'token=[REDACTED]&b=2']}
-    """
-    if key is not None and _SECRET_KEY_RE.search(key):
-        return REDACTED if value not in (None, "") else value
-    if isinstance(value, str):
-        for pattern, repl in _SECRET_TEXT_RES:
-            value = pattern.sub(repl, value)
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): redact(v, key=str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
 
 
 def _check_json(value: Any, path: str) -> None:
@@ -178,9 +143,7 @@ class AuditFormatter(logging.Formatter):
         return json.dumps(redact(data), ensure_ascii=False, default=str, allow_nan=False)
 
 
-def _iso(epoch: float) -> str:
-    moment = _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_iso = iso_utc  # epoch seconds -> ISO-8601 UTC
 
 
 # -------------------------------------------------------------------- handler

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Callable, Final, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from . import audit
+from .._time import iso_utc
 from ..errors import WebhookError
 from ..api.retry import parse_retry_after
 
@@ -132,10 +133,7 @@ def build_summary(trace: "Trace", *, status: str | None = None, now: _dt.datetim
         status = trace_status(trace)
     elif status not in SUMMARY_STATUSES:
         raise ValueError(f"status must be one of {', '.join(SUMMARY_STATUSES)}, not {status!r}")
-    moment = now or _dt.datetime.now(_dt.timezone.utc)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    stamp = moment.astimezone(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = iso_utc(now)
     a = trace.analysis
     meta = trace.metadata
     latency = meta.retrieval_latency_ms
@@ -608,7 +606,7 @@ class Outbox:
             url=url,
             body=text,
             idempotency_key=idempotency_key,
-            created=created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            created=created or iso_utc(),
             attempts=attempts,
             last_status=last_status,
             last_error=last_error,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
+
+from .._time import iso_utc
+from .._text import xml_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..core.analysis import Analysis
@@ -12,9 +13,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["children_of", "tree_order", "fmt_ms", "iso_us", "clean_text", "shorten"]
 
 _NEVER = float("inf")
-# XML 1.0 forbids most C0 controls; lone surrogates cannot be encoded as UTF-8.
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
 
 def children_of(a: "Analysis") -> tuple[list[list[int]], list[int]]:
     """Return (children per kept step, roots), each sorted by start (untimed last, then document order).
@@ -83,13 +81,10 @@ def iso_us(micros: int | None) -> str | None:
     """
     if micros is None:
         return None
-    when = datetime.fromtimestamp(micros / 1e6, tz=timezone.utc)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(micros / 1e6)
 
 
-def clean_text(value: object) -> str:
-    """Return ``value`` as text safe to put in XML/UTF-8: controls and lone surrogates become U+FFFD."""
-    return _UNSAFE.sub("\ufffd", value if isinstance(value, str) else str(value))
+clean_text = xml_text  # labels and tooltips: see :func:`gctrace_nb._text.xml_text`
 
 
 def shorten(text: str, limit: int) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+from .._time import iso_utc
 
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
@@ -138,7 +139,7 @@ def batch_report_html(
     return _environment().get_template("batch_report.html.j2").render(
         title=title or f"gctrace batch report: {len(ts)} traces",
         version=__version__,
-        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        generated_at=iso_utc(timespec="seconds"),
         css=_css(),
         figures=_figures(ts, summary, plotlyjs),
         **summary,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Iterable, Literal, Union
 
 from markupsafe import Markup
 
+from .._time import iso_utc
 from ..errors import RendererUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,7 +72,7 @@ def _css() -> str:
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(value)
 
 
 def _first_line(text: bytes | str | None) -> str:

@@ -43,28 +43,19 @@ from typing import TYPE_CHECKING, Any, Callable, Final, Mapping
 
 import ipywidgets as w
 
-from ..delivery import audit
 from ..api.config import DEFAULT_REGION, REGIONS, Secret, Settings
+from ..api.request import DEFAULT_DEPTH, MAX_DEPTH, MIN_DEPTH, TraceRequest
+from ..delivery import audit
 from ..errors import (
-    ApiError,
-    AuthError,
-    BadRequest,
     Cancelled,
     ConfigError,
-    GaveUp,
-    GctraceError,
-    JobFailed,
-    NotFound,
-    PermissionDenied,
-    RendererUnavailable,
     TraceRequestInvalid,
-    WebhookError,
 )
-from ..api.request import DEFAULT_DEPTH, MAX_DEPTH, MIN_DEPTH, TraceRequest
+from .messages import describe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..core.model import Trace
     from ..api.retry import PollEvent
+    from ..core.model import Trace
 
 __all__ = ["TraceLauncher", "CONNECTIONS", "TAB_TITLES"]
 
@@ -149,46 +140,13 @@ def _not_json(name: str) -> Any:
 def describe_error(exc: BaseException) -> tuple[str, list[str]]:
     """Return a title and detail lines for an error, as the form shows them (no traceback).
 
+    The wording is :func:`gctrace_nb.ui.messages.describe`'s, shared with the CLI.
+
     >>> describe_error(TraceRequestInvalid([("traceDepth", "must be between 1 and 50, got 60")]))
     ('The request is not valid; nothing was sent.', ['traceDepth: must be between 1 and 50, got 60'])
     """
-    if isinstance(exc, TraceRequestInvalid):
-        return "The request is not valid; nothing was sent.", [f"{f}: {m}" for f, m in exc.violations]
-    if isinstance(exc, ConfigError):
-        return "The connection settings are not usable; nothing was sent.", [str(exc)]
-    if isinstance(exc, Cancelled):
-        return "Cancelled: no further requests were sent.", []
-    if isinstance(exc, ApiError):
-        if isinstance(exc, BadRequest):
-            title = "The service refused the request (HTTP 400)."
-        elif isinstance(exc, PermissionDenied):
-            title = "Permission denied (HTTP 403)."
-        elif isinstance(exc, AuthError):
-            title = "Authentication failed."
-        elif isinstance(exc, NotFound):
-            title = "Not found (HTTP 404)."
-        else:
-            title = f"The service answered with an error (HTTP {exc.status})." if exc.status else "The service failed."
-        lines = [exc.message] if exc.message else []
-        for label, value in (("code", exc.code), ("contextId", exc.context_id),
-                             ("correlationId", exc.correlation_id), ("url", exc.url)):
-            if value:
-                lines.append(f"{label}: {value}")
-        return title, lines
-    if isinstance(exc, JobFailed):
-        return "The trace job failed.", [exc.message] + ([f"job: {exc.job_id}"] if exc.job_id else [])
-    if isinstance(exc, GaveUp):
-        status = f"; last HTTP {exc.last_status}" if exc.last_status else ""
-        return "Gave up waiting.", [str(exc), f"attempts: {exc.attempts}{status}"]
-    if isinstance(exc, RendererUnavailable):
-        return "Graphviz is not installed.", [str(exc)]
-    if isinstance(exc, WebhookError):
-        return "The webhook could not be sent.", [str(exc)]
-    if isinstance(exc, GctraceError):
-        return f"{type(exc).__name__}.", [str(exc)]
-    if isinstance(exc, OSError):
-        return "Could not reach the service or write the file.", [f"{type(exc).__name__}: {exc}"]
-    return "Unexpected error.", [f"{type(exc).__name__}: {exc}"]
+    message = describe(exc)
+    return message.title, message.lines
 
 
 class TraceLauncher:
