@@ -60,6 +60,8 @@ _LAZY = {
     "fetch_history_traces": "api.history",
     "run_action_test": "api.history",
     "TraceLauncher": "ui.launcher",
+    "watch": "api.live",
+    "LiveView": "ui.live",
 }
 
 
@@ -92,6 +94,7 @@ __all__ = [
     "GctraceError",
     "GenesysClient",
     "JobFailed",
+    "LiveView",
     "NotFound",
     "PermissionDenied",
     "RendererUnavailable",
@@ -125,4 +128,5 @@ __all__ = [
     "report_html",
     "run_action_test",
     "save_trace",
+    "watch",
 ]

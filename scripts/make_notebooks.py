@@ -403,11 +403,95 @@ if sim is not None:
 '''),
 ]
 
+LIVE = [
+    md("""
+# Live: watch a flow's executions as they end
+
+Genesys Cloud pushes every execution of a flow, as it ends, on the notification topic
+`v2.flows.instances.flow.{flowId}`, with a signed link to the full execution document.
+`gc.LiveView` subscribes, keeps a WebSocket open (heartbeats, ping/pong, reconnects) in a
+background thread, and shows each execution analysed as it arrives: place a test call, and
+its trace appears here seconds later.
+
+This notebook uses the **bundled simulator**, which speaks the same protocol: `sim.place_call(flow_id)`
+plays the part of a caller. Nothing leaves the machine.
+"""),
+    code(SETUP),
+    code('''
+import gctrace_nb as gc
+from gctrace_nb import GenesysClient, Settings
+from gctrace_nb.simulator import Simulator
+
+FLOW_ID = "5e4f0c1a-demo-flow"
+sim = Simulator(seed=7).start()
+sim.notifications.heartbeat_interval_s = 1.0  # Genesys sends one about every 30 s
+client_id, client_secret = sim.credentials
+client = GenesysClient(Settings(client_id=client_id, client_secret=client_secret,
+                                api_url=sim.api_url, login_url=sim.login_url))
+'''),
+    md("## Start watching\n\nThe view runs in the background: the next cells run while it listens."),
+    code('''
+view = gc.LiveView(flow_id=FLOW_ID, client=client, heartbeat_interval_s=1.0)
+view
+'''),
+    md("## Place three calls\n\nThe second one's payment data action fails; the third one's history link has already "
+       "expired when it arrives, so its trace is built from the event's own items (ends inferred)."),
+    code('''
+import time
+
+while view.status.state != "connected":
+    time.sleep(0.05)
+sim.place_call(FLOW_ID, fail=False)
+sim.place_call(FLOW_ID, fail=True)
+sim.place_call(FLOW_ID, fail=False, history_uri_ttl_s=0)
+assert view.wait_for(3, timeout=60), view.status
+for label, _ in view.table.options:
+    print(label)
+'''),
+    md("## The running per-node summary"),
+    code("view.node_summary().head(8)"),
+    md("## Open one execution\n\nSelecting a row in the view opens it; `view.select(i)` does the same from code."),
+    code('''
+trace = view.select(1)
+print(trace.summary_text())
+'''),
+    code('''
+from gctrace_nb.render import gantt
+
+gantt(trace)
+'''),
+    md("## The connection survives what the service does\n\nThe service warns it is closing the socket "
+       "(`v2.system.socket_closing`): the view reconnects on the same channel and misses nothing."),
+    code('''
+sim.notifications.close_sockets()
+while view.status.reconnects == 0 or view.status.state != "connected":
+    time.sleep(0.05)
+sim.place_call(FLOW_ID)
+assert view.wait_for(4, timeout=60)
+print(view.status.line())
+'''),
+    md("## The same without widgets: `gc.watch`\n\n`gc.watch` yields one `Trace` per execution; the "
+       "command line has it too: `gctrace live --flow-id F --count 3 --format json`."),
+    code('''
+view.stop()  # deletes its subscriptions
+import threading
+
+threading.Timer(1.0, lambda: sim.place_call(FLOW_ID)).start()
+for trace in gc.watch(FLOW_ID, client=client, count=1, timeout=60, heartbeat_interval_s=1.0):
+    print(trace.name, trace.metadata.extra["detail"], f"{trace.analysis.total_ms:,.0f} ms")
+'''),
+    code('''
+client.close()
+sim.stop()
+'''),
+]
+
 NOTEBOOK_CELLS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_batch_analysis.ipynb": BATCH,
     "03_launcher.ipynb": LAUNCHER,
     "04_real_genesys.ipynb": REAL,
+    "05_live.ipynb": LIVE,
 }
 
 

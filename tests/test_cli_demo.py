@@ -41,7 +41,11 @@ def test_demo_writes_everything_and_says_where(tmp_path, capsys, dot_binary):
     completed = [line for line in lines if line["event"] == "trace_completed"]
     assert completed and completed[0]["job_id"] == job_id and completed[0]["webhook"]["delivered"] is True
 
-    for path in (out / "report.html", out / "trace.json", out / "webhook.json", audit_file):
+    live = load_trace(out / "live-trace.json")  # one execution watched live, from its full document
+    assert live.metadata.extra["detail"] == "full" and "live: " in printed.out
+    assert f"execution {live.metadata.extra['execution_id']} conversation" in printed.out
+
+    for path in (out / "report.html", out / "trace.json", out / "webhook.json", out / "live-trace.json", audit_file):
         assert str(path) in printed.out
     # the simulator's secret is nowhere
     everything = printed.out + printed.err + "".join(

@@ -21,7 +21,8 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-EXPECTED = ("01_quickstart.ipynb", "02_batch_analysis.ipynb", "03_launcher.ipynb", "04_real_genesys.ipynb")
+EXPECTED = ("01_quickstart.ipynb", "02_batch_analysis.ipynb", "03_launcher.ipynb", "04_real_genesys.ipynb",
+            "05_live.ipynb")
 NEED_DOT = {"01_quickstart.ipynb", "04_real_genesys.ipynb"}
 CANARY = "canary-secret-3f9a1c"
 SIMULATOR_SECRET = "sim-secret"
@@ -60,7 +61,7 @@ def outputs(nb: nbformat.NotebookNode) -> list[dict]:
     return [out for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
 
 
-def test_the_four_notebooks_exist():
+def test_the_notebooks_exist():
     assert {p.name for p in all_notebooks()} >= set(EXPECTED)
 
 
@@ -106,7 +107,15 @@ def _real(nb: nbformat.NotebookNode) -> None:
     assert "using the simulator" in shown and "10 traces, 0 instances could not be read" in shown
 
 
-CHECKS = {"01_quickstart.ipynb": _quickstart, "03_launcher.ipynb": _launcher, "04_real_genesys.ipynb": _real}
+def _live(nb: nbformat.NotebookNode) -> None:
+    shown = json.dumps(outputs(nb))
+    for text in ("(event items)", "p95_ms", "failure_rate", "1 reconnect", "application/vnd.plotly.v1+json",
+                 " full ", "4 executions"):
+        assert text in shown, text
+
+
+CHECKS = {"01_quickstart.ipynb": _quickstart, "03_launcher.ipynb": _launcher, "04_real_genesys.ipynb": _real,
+          "05_live.ipynb": _live}
 
 
 def test_notebooks_are_committed_without_outputs():

@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "demo",
     "export",
     "history",
+    "live",
     "report",
     "simulate",
     "trace",

@@ -1,10 +1,11 @@
 """``gctrace demo``: the whole path end to end against the bundled simulator, offline.
 
 Starts the simulator on 127.0.0.1, runs a debug trace with the client
-(progress on stderr), prints the summary, and writes into ``--out``:
+(progress on stderr), prints the summary, then watches the flow live and
+places one simulated call (``gctrace live`` in miniature), and writes into ``--out``:
 ``trace.json`` (the saved trace), ``report.html`` (the report),
 ``webhook.json`` (the summary exactly as the simulator's webhook sink received
-it) and ``audit/audit-YYYY-MM-DD.jsonl`` (the audit lines). It ends by saying
+it), ``live-trace.json`` (the live execution) and ``audit/audit-YYYY-MM-DD.jsonl`` (the audit lines). It ends by saying
 where everything is. Nothing leaves the machine and no credentials are needed.
 """
 
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             if deliveries:
                 webhook_path.write_text(json.dumps(deliveries[-1].json(), indent=2) + "\n", encoding="utf-8")
             audit.audit_trace(trace, http_status=200, webhook=result.to_json())
+            live_line, live_path = _live_once(sim, settings, out / "live-trace.json")
     except GctraceError as exc:
         _say(str(exc))
         audit.audit_event("demo_failed", level=logging.ERROR, error=str(exc), kind=type(exc).__name__)
@@ -92,11 +94,13 @@ def run(args: argparse.Namespace) -> int:
     audit_files = sorted((out / "audit").glob("*.jsonl"))
     print()
     print(f"webhook: {status} to the simulator's sink in {result.attempts} attempt(s)")
+    print(f"live: {live_line}")
     print("wrote:")
     rows: list[tuple[str, Any]] = [
         ("report", report_path),
         ("trace", trace_path),
         ("webhook", webhook_path if deliveries else None),
+        ("live", live_path),
         ("audit log", audit_files[-1] if audit_files else None),
     ]
     for label, path in rows:
@@ -104,6 +108,26 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {label:<10} {path}")
     print(f"open {report_path} in a browser; load the trace with gctrace_nb.load_trace({str(trace_path)!r})")
     return EXIT_OK if result.delivered else EXIT_ERROR
+
+
+def _live_once(sim: Any, settings: Any, path: Path) -> tuple[str, Path]:
+    """Watch the demo flow, place one simulated call once connected, and return its line and saved trace."""
+    from ..api.live import watch
+    from ..api.notifications import execution_summary
+    from ..api.client import GenesysClient
+    from ..errors import DeadlineExceeded
+    from .live import format_line
+
+    placed: list = []
+
+    def place_when_connected(status: Any) -> None:
+        if status.state == "connected" and not placed:
+            placed.append(sim.place_call(DEMO_FLOW_ID))
+
+    with GenesysClient(settings) as client:
+        for trace in watch(DEMO_FLOW_ID, client=client, count=1, timeout=30, on_status=place_when_connected):
+            return format_line(execution_summary(trace)), trace.save(path)
+    raise DeadlineExceeded("the demo's live call did not arrive within 30 s")
 
 
 def _write_report(trace: Any, path: Path) -> Path:

@@ -30,6 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trace-size", default="normal", help="'normal' or a number of steps per debug trace")
     p.add_argument("--download-lifetime", type=float, default=300, metavar="S",
                    help="seconds a pre-signed download URL works (default: 300)")
+    n = p.add_argument_group("notifications (gctrace live)")
+    n.add_argument("--calls-per-minute", type=float, default=0.0, metavar="N",
+                   help="place N simulated calls a minute on every flow someone watches (default: 0, none)")
+    n.add_argument("--call-flow-id", action="append", default=None, metavar="F",
+                   help="place the calls on this flow (repeatable) instead of on the watched flows")
+    n.add_argument("--heartbeat-interval", type=float, default=30.0, metavar="S",
+                   help="seconds between WebSocket heartbeats (default: 30, as Genesys)")
+    n.add_argument("--socket-closing-every", type=float, default=None, metavar="S",
+                   help="send v2.system.socket_closing and close each socket S seconds after it opened")
     f = p.add_argument_group("faults")
     f.add_argument("--rate-429", type=float, default=0.0, metavar="P", help="probability of a 429 per API request")
     f.add_argument("--retry-after", type=int, default=1, metavar="S", help="Retry-After of a 429 (default: 1)")
@@ -52,6 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..simulator import Faults, Simulator
 
+    if args.calls_per_minute < 0 or not args.heartbeat_interval > 0 or (
+            args.socket_closing_every is not None and not args.socket_closing_every > 0):
+        print("gctrace simulate: --calls-per-minute must be >= 0, --heartbeat-interval and "
+              "--socket-closing-every positive", file=sys.stderr)
+        return EXIT_INVALID
     if not 0 <= args.port <= 65535:
         print(f"gctrace simulate: --port must be between 0 and 65535, got {args.port}", file=sys.stderr)
         return EXIT_INVALID
@@ -78,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"gctrace simulate: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INVALID
+    sim.notifications.heartbeat_interval_s = args.heartbeat_interval
+    sim.notifications.socket_closing_every_s = args.socket_closing_every
+    if args.calls_per_minute > 0:
+        sim.notifications.start_calls(args.calls_per_minute, args.call_flow_id)
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -93,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
           f"export GENESYS_LOGIN_URL={sim.login_url}\n"
           f"export GENESYS_CLIENT_ID={client_id}\n"
           f"export GENESYS_CLIENT_SECRET={client_secret}", flush=True)
+    if args.calls_per_minute > 0:
+        where = ", ".join(args.call_flow_id) if args.call_flow_id else "every watched flow"
+        print(f"\nplacing {args.calls_per_minute:g} call(s) a minute on {where}; watch them with\n"
+              f"  gctrace live --flow-id {args.call_flow_id[0] if args.call_flow_id else 'FLOW_ID'}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -40,6 +40,7 @@ from .._time import parse_timestamp
 from .faults import Faults
 from .generator import generate_trace
 from .history_docs import generate_execution_document
+from .notifications import NotificationService
 
 __all__ = ["Simulator", "RecordedRequest", "WebhookDelivery", "DebugJob", "HistoryJob"]
 
@@ -252,6 +253,8 @@ class Simulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._build_history(history_instances, history_anchor)
+        #: channels, subscriptions and the WebSocket (simulator/notifications.py)
+        self.notifications = NotificationService(self)
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> "Simulator":
@@ -272,6 +275,7 @@ class Simulator:
 
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent)."""
+        self.notifications.stop()
         with self._lock:
             server, thread = self._server, self._thread
             self._server = self._thread = None
@@ -323,6 +327,11 @@ class Simulator:
     def credentials(self) -> tuple[str, str]:
         """``(client_id, client_secret)`` that ``/oauth/token`` accepts."""
         return (self._client_id, self._client_secret)
+
+    def place_call(self, flow_id: str, **options: Any) -> dict:
+        """Run a simulated execution of ``flow_id`` and notify its subscribers (see
+        :meth:`NotificationService.place_call <gctrace_nb.simulator.notifications.NotificationService.place_call>`)."""
+        return self.notifications.place_call(flow_id, **options)
 
     # -- faults and records ----------------------------------------------------
     @property
@@ -657,6 +666,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- API -------------------------------------------------------------------
     def _api(self, method: str, path: str, query: dict, body: bytes) -> None:
         seg = [unquote(s) for s in path.split("/")[3:]]  # after /api/v2/
+        if seg[:1] == ["notifications"]:
+            raise _Reply(*self.sim.notifications.handle(method, seg[1:], self._json(body)))
         if seg[:3] == ["flows", "instances", "query"]:
             self._need(method, "POST")
             self._history_query(query, body)

@@ -1,1 +1,1 @@
-"""Notebook user interface: the ipywidgets launcher and the messages it shares with the CLI."""
+"""Notebook user interface: the ipywidgets launcher, the live view, and the messages they share with the CLI."""
