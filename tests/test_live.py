@@ -321,8 +321,9 @@ def test_failed_handshakes_back_off_then_connect():
             assert list(w) == []
         connected = [t for t, state, _ in statuses if state == "connected"]
         assert connected, statuses
-        # three failures waited about 0.1-0.2, 0.2-0.4 and 0.4-0.8 s (jittered) before the fourth try
-        assert 0.7 <= connected[0] <= 2.0, statuses
+        # three failures waited at least 0.1, 0.2 and 0.4 s (jittered upwards) before the fourth try;
+        # no upper bound: a loaded machine may be slower, and the watch's own timeout bounds it
+        assert connected[0] >= 0.7, statuses
         assert len(server.handshakes) == 4
         assert any("connect failed: InvalidStatus" in d for _, _, d in statuses)
 
