@@ -104,26 +104,26 @@ def analyze(entries: list) -> dict:
     else:
         top, topw = None, None
 
-    clip = {}
-
     def clipped(i):
-        """Every valid step's interval clipped to its timing parent's clipped interval."""
+        """A valid step's interval clipped to its timing parent's window; None when the walk never gets there."""
         if i == top:
             return topw
-        if i not in clip:
-            pw = clipped(tp[i])
-            clip[i] = (max(start[i], pw[0]), min(end[i], pw[1]))
-            if clip[i][1] <= clip[i][0] and end[i] > start[i]:
-                anomalies.add((i, "outside_parent"))
-        return clip[i]
+        pw = window(tp[i])
+        if pw is None:  # the walk stopped above i
+            return None
+        return (max(start[i], pw[0]), min(end[i], pw[1]))
 
     def window(i):
         w = clipped(i)
-        return w if w[1] > w[0] else None
+        return w if w is not None and w[1] > w[0] else None
 
+    # "The walk stops at a step whose clipped window is empty ... flagged when its own
+    # duration is positive ... Nothing below it is flagged."
     for i in vids:
         if i != top:
-            clipped(i)
+            w = clipped(i)
+            if w is not None and w[1] <= w[0] and end[i] > start[i]:
+                anomalies.add((i, "outside_parent"))
 
     def kids(node):
         return [i for i in vids if i != top and tp[i] == node and window(i) is not None]

@@ -178,28 +178,62 @@ def test_outside_parent_takes_no_part_nor_does_its_subtree():
         step("root", 0, 10), step("late", 12, 20, "root"), step("under", 13, 15, "late"),
         step("ok", 2, 4, "root"),
     ])
-    # "under" sits inside its own parent, but its clipped window is empty too (clipping nests)
-    assert out["anomalies"] == [["late", "outside_parent"], ["under", "outside_parent"]]
+    # the root cause is flagged once: "under" lies inside its own parent and is not flagged
+    # because an ancestor lies outside its parent (spec §2.8, clarified)
+    assert out["anomalies"] == [["late", "outside_parent"]]
     assert "late" not in out["critical_ms"] and "under" not in out["critical_ms"]
     assert out["critical_ms"] == {"root": 8.0, "ok": 2.0}
     # total_ms still spans every valid step
     assert out["total_ms"] == 20.0
+    a = analyze_steps([step("root", 0, 10), step("late", 12, 20, "root"), step("under", 13, 15, "late")])
+    assert a.window[a.index_of["under"]] is None and a.self_us[a.index_of["under"]] == 0
 
 
-def test_below_a_zero_length_step_a_positive_step_is_outside_its_parent():
-    # zero-length top: its child cannot fit in it
+def test_below_a_flagged_step_a_step_outside_its_own_parent_is_not_flagged_either():
+    # late [12,20] outside root [0,10]; worse [30,40] is outside late too, but the walk stopped at late
+    out = run([step("root", 0, 10), step("late", 12, 20, "root"), step("worse", 30, 40, "late")])
+    assert out["anomalies"] == [["late", "outside_parent"]]
+
+
+def test_a_deep_chain_below_the_root_cause_yields_one_anomaly():
+    chain = [step("root", 0, 10), step("s0", 20, 100, "root")]
+    chain += [step(f"s{k}", 20 + k, 100 - k, f"s{k - 1}") for k in range(1, 20)]
+    out = run(chain)
+    assert out["anomalies"] == [["s0", "outside_parent"]]
+    assert out["critical_ms"] == {"root": 10.0}
+
+
+def test_siblings_each_outside_are_each_a_root_cause():
+    out = run([step("r", 0, 10), step("a", 11, 12, "r"), step("b", 20, 30, "r"), step("in", 1, 2, "r")])
+    assert out["anomalies"] == [["a", "outside_parent"], ["b", "outside_parent"]]
+
+
+def test_below_a_zero_length_step_nothing_is_flagged():
+    # zero-length top: the walk stops at it, it has no duration, so no anomaly at all
     out = run([step("r", 5, 5), step("c", 5, 9, "r")])
-    assert out["anomalies"] == [["c", "outside_parent"]]
+    assert out["anomalies"] == []
     assert out["critical_path"] == [] and out["bottleneck"] is None and out["total_ms"] == 4.0
-    # zero-length middle step: no anomaly of its own, its positive child is outside it
+    # zero-length middle step: the walk stops there; its positive child is below it, not flagged
     out = run([step("r", 0, 10), step("z", 5, 5, "r"), step("c", 5, 7, "z"), step("blip", 5, 5, "z")])
-    assert out["anomalies"] == [["c", "outside_parent"]]
+    assert out["anomalies"] == []
     assert out["critical_ms"] == {"r": 10.0}
+
+
+def test_a_zero_length_step_outside_its_parent_is_not_flagged():
+    out = run([step("r", 0, 10), step("z", 20, 20, "r")])
+    assert out["anomalies"] == []
 
 
 def test_a_child_touching_its_parent_end_is_outside_it():
     out = run([step("r", 0, 10), step("after", 10, 12, "r")])
     assert out["anomalies"] == [["after", "outside_parent"]]
+
+
+def test_an_untimed_step_between_passes_the_walk_through():
+    # u is untimed: c's timing parent is "late", where the walk already stopped
+    out = run([step("root", 0, 10), step("late", 12, 20, "root"), {"nodeId": "u", "parentId": "late"},
+               step("c", 14, 15, "u")])
+    assert out["anomalies"] == [["late", "outside_parent"], ["u", "untimed"]]
 
 
 def test_untimed_parent_passes_timing_to_the_next_valid_ancestor():

@@ -129,6 +129,9 @@ def test_clock_skew_multiple_roots_cycles_and_outside_parent(tmp_path):
     docs = {write(tmp_path, f"{name}.json", steps): steps for name, steps in cases.items()}
     ts = load_traces(sorted(docs), progress=False)
     assert_agrees(ts, docs)
+    # the vectorised path flags the root cause once (spec §2.8): "o", not "k" below it
+    outside = next(obj for obj in ts.to_json() if obj["file"].endswith("outside.json"))
+    assert outside["anomalies"] == [["o", "outside_parent"]]
     by_file = {row["file"]: row for row in ts.traces.iter_rows(named=True)}
     ties = by_file[str(tmp_path / "ties.json")]
     assert ties["bottleneck"] == "m"  # same end and start: the smallest nodeId

@@ -8,7 +8,8 @@ costs O(n log depth) array operations:
 
 - depth, and the nearest *valid* ancestor (timing parent), by pointer jumping;
 - a clipped window is the running max of starts / min of ends up the timing
-  path (clipping nests, so an empty window stays empty below);
+  path (clipping nests, so an empty window stays empty below); only the first
+  empty window on a path (its timing parent's is not empty) is ``outside_parent``;
 - the critical path: a step's *predecessor* is the best sibling ending at or
   before its start (an as-of lookup per parent: ``searchsorted`` on packed keys); each parent's chain starts at
   its best child and follows predecessors (marked by doubling); a step is
@@ -403,7 +404,11 @@ def analyze_columns(
     we = _jump_reduce(ext_e, pk, np.minimum)
     has_window = ext_valid & (we > ws)
     has_pk = pk[:K] >= 0
-    outside = valid & has_pk & ~has_window[:K] & (e > s)  # clipping nests: empty below empty
+    # the walk stops at the first empty window on a path (clipping nests: empty below
+    # empty); only that step is flagged, when its own duration is positive
+    parent_has_window = np.zeros(K, dtype=bool)
+    parent_has_window[has_pk] = has_window[pk[:K][has_pk]]
+    outside = valid & parent_has_window & ~has_window[:K] & (e > s)
     wlen = np.where(has_window, we - ws, 0)
 
     # children taking part, grouped by timing parent

@@ -8,11 +8,11 @@ whole analysis is O(n log n): sorting siblings dominates.
 
 Spec choices where the text leaves room, made once here:
 - An *empty* clipped window is one of zero or negative length.
-- Clipping is literal: every valid step's interval is clipped to its timing
-  parent's clipped interval, even an empty one (the top's is its own
-  interval, even of zero length). So a step with a positive duration below an
-  ``outside_parent`` step, or below a zero-length step, is itself flagged
-  ``outside_parent``: its clipped window is empty too.
+- The clipping walk stops at the first step on each path whose clipped window
+  is empty (the top's window is its own interval, even of zero length). That
+  step alone is flagged ``outside_parent``, and only when its own duration is
+  positive: the anomaly marks the root cause once (spec §2.8, clarified).
+  Nothing below it is flagged, not even a positive step below a zero-length one.
 - A ``parentId`` that is absent, null or an empty string means "no parent"
   (as in the design's Go model, where ``ParentID != ""`` marks a child); any
   other value that names no kept step is an ``orphan``.
@@ -340,26 +340,25 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
             for r in valid_roots:
                 tparent[r] = _VIRTUAL
 
-    # 8. clipping, top-down. Every valid step gets its interval clipped to its timing
-    # parent's clipped interval, empty or not (clipping nests, so below an empty
-    # window every window is empty too). Steps with a non-empty window take part.
+    # 8. clipping, top-down. A valid step whose timing parent has a (non-empty)
+    # window gets its interval clipped to it; where that is empty the walk stops:
+    # the step is flagged when its own duration is positive, and nothing below it
+    # is reached (its timing parent has no window), so nothing below is flagged.
     window: list[tuple[int, int] | None] = [None] * n  # non-empty windows only
-    clipped: list[tuple[int, int] | None] = [None] * n  # every valid step's clipped interval
     tchildren: dict[int, list[int]] = {}
     top_takes_part = top_window is not None and top_window[1] > top_window[0]
-    if top is not None and top >= 0:
-        clipped[top] = top_window
-        if top_takes_part:
-            window[top] = top_window
+    if top is not None and top >= 0 and top_takes_part:
+        window[top] = top_window
     for i in order:
         if not valid[i] or i == top:
             continue
         tp = tparent[i]
-        pw = top_window if tp == _VIRTUAL else clipped[tp]
+        pw = (top_window if top_takes_part else None) if tp == _VIRTUAL else window[tp]
+        if pw is None:  # below a step where the walk stopped
+            continue
         s, e = start[i], end[i]
-        cs = s if s > pw[0] else pw[0]  # type: ignore[index,operator]
-        ce = e if e < pw[1] else pw[1]  # type: ignore[index,operator]
-        clipped[i] = (cs, ce)  # type: ignore[assignment]
+        cs = s if s > pw[0] else pw[0]  # type: ignore[operator]
+        ce = e if e < pw[1] else pw[1]  # type: ignore[operator]
         if ce > cs:  # type: ignore[operator]
             window[i] = (cs, ce)  # type: ignore[assignment]
             tchildren.setdefault(tp, []).append(i)
