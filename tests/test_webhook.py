@@ -99,7 +99,7 @@ def test_summary_fields_come_from_the_analysis(trace):
         "flowId": "flow-1",
         "actionInvocationId": "act-1",
         "jobId": "job-1",
-        "status": "completed_with_failures",
+        "status": "completed",
         "bottleneckNode": trace.analysis.bottleneck.node_id,
         "bottleneckLatencyMs": trace.analysis.bottleneck.critical_ms,
         "retrievalLatencyMs": 1234.568,
@@ -107,6 +107,7 @@ def test_summary_fields_come_from_the_analysis(trace):
         "totalMs": 5000.0,
         "criticalPath": ["root", "crm"],
         "failedNodes": ["pay"],
+        "failedCount": 1,
         "anomalyCount": len(trace.analysis.anomalies),
         "timestamp": "2026-11-28T12:00:00.000Z",
     }
@@ -116,6 +117,16 @@ def test_summary_fields_come_from_the_analysis(trace):
 def test_summary_status_rule():
     clean = Trace([{"nodeId": "a", "startTime": 0, "endTime": 10, "status": "ok"}])
     assert build_summary(clean, now=NOW)["status"] == "completed"
+    assert build_summary(clean, now=NOW)["failedCount"] == 0
+    # a completed job with failed steps: the status is still the job's, the failures are counted
+    failing = Trace([{"nodeId": "a", "startTime": 0, "endTime": 10, "status": "ok"},
+                     {"nodeId": "b", "parentId": "a", "startTime": 1, "endTime": 2, "status": "failed"},
+                     {"nodeId": "c", "parentId": "a", "startTime": 3, "endTime": 4, "status": "ERROR"}])
+    summary = build_summary(failing, now=NOW)
+    assert summary["status"] == "completed" and summary["failedCount"] == 2
+    assert summary["failedNodes"] == ["b", "c"]
+    with pytest.raises(ValueError, match="completed, failed"):
+        build_summary(failing, status="completed_with_failures", now=NOW)
     empty = build_summary(Trace([]), status="failed", now=NOW)
     assert empty["status"] == "failed" and empty["bottleneckNode"] is None and empty["traceAccuracyRate"] == 0.0
     assert empty["retrievalLatencyMs"] is None

@@ -57,8 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     send.add_argument("file", metavar="FILE", help="a trace document (saved trace, steps list or job response)")
     send.add_argument("--url", default=os.environ.get("GCTRACE_WEBHOOK_URL"),
                       help="receiver URL (default: $GCTRACE_WEBHOOK_URL)")
-    send.add_argument("--status", choices=("completed", "completed_with_failures", "failed"), default=None,
-                      help="summary status (default: from the trace's failed steps)")
+    send.add_argument("--status", choices=("completed", "failed"), default=None,
+                      help="the job's status in the summary (default: completed)")
     send.add_argument("--no-outbox", action="store_true", help="do not keep an undelivered summary")
     _add_delivery_options(send)
     _add_dirs(send)

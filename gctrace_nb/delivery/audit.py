@@ -324,12 +324,14 @@ def audit_error(exc: BaseException, *, event: str | None = None, **fields: Any) 
 
 
 def trace_status(trace: "Trace") -> str:
-    """Return ``"completed"``, or ``"completed_with_failures"`` when a step failed.
+    """Return the job's status for a trace: ``"completed"``.
 
-    The job itself completed whenever there is a trace to look at; a job that
+    The job completed whenever there is a trace to look at (failed steps are
+    listed in ``failed_nodes``, not folded into the status, so the status is
+    one of the job's own states, as in the webhook summary); a job that
     failed has no trace to summarise, and callers say ``status="failed"``.
     """
-    return "completed_with_failures" if trace.analysis.failed_nodes else "completed"
+    return "completed"
 
 
 def _violations(violations: Iterable[Any] | None) -> list[dict[str, str]] | None:
@@ -373,7 +375,7 @@ def audit_trace(
     bottleneck = analysis.bottleneck
     audit_event(
         event,
-        level=logging.INFO if status in (None, "completed", "completed_with_failures") else logging.WARNING,
+        level=logging.INFO if status in (None, "completed") else logging.WARNING,
         **ids,
         status=status or trace_status(trace),
         http_status=http_status,

@@ -28,10 +28,11 @@ The pieces, in the order a summary travels:
 Every attempt that fails and every outcome is written to the audit log
 (:mod:`gctrace_nb.delivery.audit`), with the URL reduced to scheme, host and port.
 
-Summary status rule: ``"completed"`` when the trace has no failed step,
-``"completed_with_failures"`` when at least one step's status is a failure
-(spec §3 ``failed_nodes``), and ``"failed"`` only when the caller says so
-(the job failed; there is no trace worth the name).
+Summary status rule: ``status`` is the *job's* status, as the design's payload
+has it: ``"completed"`` whenever there is a trace to summarise, ``"failed"``
+only when the caller says so (the job failed; there is no trace worth the
+name). Failed steps do not change it: they are in ``failedNodes`` (spec §3
+``failed_nodes``) and counted in ``failedCount``.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ SIGNATURE_HEADER: Final = "X-Gctrace-Signature-256"
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 SECRET_ENV: Final = "GCTRACE_WEBHOOK_SECRET"
 URL_ENV: Final = "GCTRACE_WEBHOOK_URL"
-SUMMARY_STATUSES: Final = ("completed", "completed_with_failures", "failed")
+SUMMARY_STATUSES: Final = ("completed", "failed")  # the debug job's own end states
 # 408 Request Timeout and 425 Too Early say "try again", like 429 and 5xx.
 RETRY_STATUSES: Final = frozenset({408, 425, 429})
 OUTBOX_FILE: Final = "webhook-outbox.jsonl"
@@ -150,6 +151,7 @@ def build_summary(trace: "Trace", *, status: str | None = None, now: _dt.datetim
         "totalMs": a.total_ms,
         "criticalPath": list(a.critical_path),
         "failedNodes": list(a.failed_nodes),
+        "failedCount": len(a.failed_nodes),
         "anomalyCount": len(a.anomalies),
         "timestamp": stamp,
     }
