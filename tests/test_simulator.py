@@ -724,3 +724,25 @@ def test_server_doctest_passes():
     from gctrace_nb.simulator import server
 
     assert doctest.testmod(server).failed == 0
+
+
+def test_job_ids_are_unique_across_sessions_with_the_same_seed():
+    import requests as _requests
+
+    def one_session() -> tuple[str, list]:
+        with Simulator(seed=7, job_duration_s=0.0) as sim:
+            token = _requests.post(f"{sim.login_url}/oauth/token", auth=sim.credentials,
+                                   data={"grant_type": "client_credentials"}, timeout=5).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            body = {"flowId": "f", "actionInvocationId": "a", "traceDepth": 5,
+                    "contextDirectives": {"captureContext": True, "captureData": True}, "enableAsync": True}
+            resp = _requests.post(f"{sim.api_url}/api/v2/flows/f/debug", json=body, headers=headers, timeout=5)
+            job_id = resp.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+            job = _requests.get(f"{sim.api_url}/api/v2/jobs/{job_id}", headers=headers, timeout=5).json()
+            result = job["result"]
+            return job_id, result["steps"] if isinstance(result, dict) else result
+
+    (id_a, steps_a), (id_b, steps_b) = one_session(), one_session()
+    assert id_a != id_b
+    # the seed still decides the trace (its shape; times follow the wall clock)
+    assert [s["nodeId"] for s in steps_a] == [s["nodeId"] for s in steps_b]

@@ -117,6 +117,35 @@ def test_save_and_post_webhook_buttons(launcher, sim, tmp_path):
     assert delivery.json()["jobId"] == launcher.trace.metadata.job_id
 
 
+def test_saving_twice_never_overwrites_a_saved_trace(launcher, tmp_path):
+    fill(launcher)
+    run(launcher)
+    first = launcher.save()
+    first_bytes = first.read_bytes()
+    second = launcher.save()
+    assert first is not None and second is not None and first != second
+    assert first.read_bytes() == first_bytes and second.exists()
+    assert second.name == first.stem + "-2.json" and str(second) in launcher.message.value
+    assert sorted(p.name for p in (tmp_path / "out").glob("trace-*.json")) == sorted([first.name, second.name])
+
+
+def test_two_sessions_with_the_same_seed_save_under_different_names(tmp_path):
+    saved = []
+    for _ in range(2):
+        with Simulator(seed=3, job_duration_s=0.0) as sim:
+            form = TraceLauncher(simulator=sim, out_dir=tmp_path / "out", webhook_options={"outbox": None})
+            try:
+                fill(form)
+                run(form)
+                saved.append((form.trace.metadata.job_id, form.save(), form.trace.analysis.total_ms))
+            finally:
+                form.close()
+    (job_a, path_a, total_a), (job_b, path_b, total_b) = saved
+    assert job_a != job_b and path_a != path_b and path_a.exists() and path_b.exists()
+    assert total_a == total_b  # the seed still makes the same trace
+    assert load_trace(path_a).metadata.job_id == job_a
+
+
 def test_webhook_rejection_is_a_message(launcher, sim):
     fill(launcher)
     run(launcher)

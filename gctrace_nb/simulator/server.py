@@ -178,7 +178,7 @@ class Simulator:
         (200, 'bearer')
 
     Args:
-        seed: seeds traces, job ids, the 429 dice and the execution-history data.
+        seed: seeds traces, the 429 dice and the execution-history data (job ids are unique, never repeated).
         client_id, client_secret: the only credentials ``/oauth/token`` accepts.
         token_lifetime_s: ``expires_in`` of issued tokens; they stop working after it.
         job_duration_s: how long a job stays ``in_progress`` (``Running`` for history jobs).
@@ -425,8 +425,15 @@ class Simulator:
         self.history_instances.sort(key=lambda e: (e["startDateTime"], e["id"]))
 
     def _new_id(self) -> str:
+        """A fresh job (or download) id, unique across sessions even with the same seed.
+
+        Saved traces are named by job id, so a second session with the same seed must
+        not hand out the first one's ids. The seeded stream still advances as it always
+        did, so the traces a seed produces stay the same.
+        """
         with self._lock:
-            return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+            self._ids.getrandbits(128)
+        return str(uuid.uuid4())
 
     def _presign(self, instance_id: str) -> str:
         token = secrets.token_urlsafe(24)

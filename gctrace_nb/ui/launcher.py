@@ -102,6 +102,28 @@ def _credentials(sim: Any) -> tuple[str, Any]:
     return str(creds.client_id), creds.client_secret
 
 
+def _reserve_free_path(folder: Path, stem: str, suffix: str) -> Path:
+    """Create ``folder/stem{suffix}`` (else ``stem-2``, ``stem-3``...) exclusively and return it."""
+    for n in range(1, 10_000):
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise FileExistsError(f"no free name for {stem}{suffix} in {folder}")
+
+
+def _drop_placeholder(path: Path | None) -> None:
+    """Remove a reserved name that stayed empty because the write failed."""
+    try:
+        if path is not None and path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass
+
+
 def _safe_name(text: str | None, fallback: str) -> str:
     name = _SAFE_NAME.sub("_", text or "").strip("._")
     return name[:80] or fallback
@@ -528,20 +550,30 @@ class TraceLauncher:
         return self.trace
 
     def _target(self, kind: str, suffix: str) -> Path:
+        """A path under *Save to* that no file holds yet, reserved (created empty) for the caller.
+
+        Named ``{kind}-{job id}{suffix}``; when that exists (an earlier save, a job id
+        seen before) ``-2``, ``-3``... is added: a saved trace is never overwritten.
+        """
         trace = self.trace
         assert trace is not None
         meta = trace.metadata
         stem = _safe_name(meta.job_id or meta.flow_id or trace.name, "trace")
-        return Path(self.out_dir.value.strip() or ".").expanduser() / f"{kind}-{stem}{suffix}"
+        folder = Path(self.out_dir.value.strip() or ".").expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        return _reserve_free_path(folder, f"{kind}-{stem}", suffix)
 
     def save(self) -> Path | None:
-        """Save the trace as JSON under the *Save to* folder; return the path."""
+        """Save the trace as JSON under the *Save to* folder, under a new name; return the path."""
         trace = self._require_trace()
         if trace is None:
             return None
+        target: Path | None = None
         try:
-            path = trace.save(self._target("trace", ".json"))
+            target = self._target("trace", ".json")
+            path = trace.save(target)
         except Exception as exc:  # noqa: BLE001
+            _drop_placeholder(target)
             self._say_error(exc)
             return None
         self.saved_path = path
@@ -558,10 +590,12 @@ class TraceLauncher:
         except ImportError:
             self._say(_STYLE_ERROR, "Report export is not available in this installation.")
             return None
+        target = None
         try:
             target = self._target("report", ".html")
             result = export_report(trace, target)
         except Exception as exc:  # noqa: BLE001
+            _drop_placeholder(target)
             self._say_error(exc)
             return None
         path = Path(result) if isinstance(result, (str, Path)) else target
