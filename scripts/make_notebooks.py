@@ -5,7 +5,11 @@ The notebooks are generated, not edited by hand, so they stay reproducible
 Change a notebook here and run::
 
     .venv/bin/python scripts/make_notebooks.py           # write notebooks/*.ipynb
-    .venv/bin/python scripts/make_notebooks.py --check   # exit 1 if any file differs
+    .venv/bin/python scripts/make_notebooks.py --check   # exit 1 if any cell source differs
+
+``--check`` compares cell types, ids and sources only: a notebook saved from
+JupyterLab with its outputs still matches (``make lab`` strips outputs on save
+anyway, through ``jupyter_server_config.py``).
 
 Every notebook runs offline against the bundled simulator (``04_real_genesys``
 uses Genesys Cloud only when ``GENESYS_CLIENT_ID`` is set), and never prints a
@@ -303,9 +307,23 @@ assert launcher.wait(10)
 display(HTML(launcher.message.value))
 _ = sim.set_faults(rate_429=0.0)
 '''),
+    md('''
+## The form stays live
+
+After **Run All** the form above is still connected: change the flow or the inputs and click
+**Launch** yourself. The next cell cleans up, but only once you change `FINISHED = False` to
+`True` in it: Run All leaves the form alone.
+'''),
     code('''
-launcher.close()
-sim.stop()
+# ---- CLEAN UP: when you are done with the form, change False to True and run this cell ----
+# Run All leaves the form live: with FINISHED = False this cell does nothing.
+FINISHED = False
+if FINISHED:
+    launcher.close()
+    sim.stop()
+    print("form closed, simulator stopped")
+else:
+    print("the form is still live; change FINISHED to True in this cell and run it to close it")
 '''),
 ]
 
@@ -513,6 +531,27 @@ def render(name: str) -> str:
     return nbformat.writes(build(name, NOTEBOOK_CELLS[name])) + "\n"
 
 
+def cell_sources(nb: nbformat.NotebookNode) -> list[tuple[str, str, str]]:
+    """What the generator decides about a notebook: each cell's type, id and source.
+
+    Outputs, execution counts and metadata are left out: JupyterLab autosaves them
+    (and a kernel's language_info) while the notebook is used, and that must not
+    make a notebook "out of date".
+    """
+    return [(cell.cell_type, cell.get("id", ""), cell.source) for cell in nb.cells]
+
+
+def up_to_date(name: str, path: Path) -> bool:
+    """Return whether ``path`` holds the generator's cells for ``name`` (outputs and metadata ignored)."""
+    if not path.exists():
+        return False
+    try:
+        on_disk = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable notebook is simply out of date
+        return False
+    return cell_sources(on_disk) == cell_sources(build(name, NOTEBOOK_CELLS[name]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the files are up to date")
@@ -523,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         text = render(name)
         path = args.out / name
         if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
+            if not up_to_date(name, path):
                 stale.append(name)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
