@@ -375,3 +375,40 @@ def test_token_endpoint_faults_are_survived(rec):
         trace = client_for(sim, rec).trace(flow_id="f", action_invocation_id="a")
         assert trace.raw_steps == sim.jobs[trace.metadata.job_id].steps
         assert [r.status for r in tokens(sim)] == [502, 503, 200]
+
+
+# ----------------------------------------------------------- polling cadence (issue 15)
+
+@pytest.mark.parametrize("jitter", [0.0, 0.5, 0.999])
+def test_a_running_job_is_polled_at_most_5_s_apart_and_noticed_soon_after_it_ends(rec, jitter):
+    with sim_for(rec, job_duration_s=60.0) as sim, client_for(sim, rec, random=lambda: jitter) as client:
+        events = []
+        started = rec.clock()
+        client.trace(flow_id="f", action_invocation_id="a", on_progress=events.append)
+        finished = rec.clock() - started
+        waits = [e.wait_s for e in events if e.status == "in_progress"]
+    assert waits and max(waits) <= 5.0, waits
+    assert max(rec.sleeps) <= 5.0
+    # the job ran 60 s (fake clock); the client noticed within one capped wait of its end
+    assert 60.0 <= finished <= 65.0, finished
+
+
+def test_retry_after_on_a_running_job_still_wins_over_the_cap(rec):
+    with sim_for(rec, job_duration_s=30.0, faults=Faults(job_retry_after_s=12)) as sim, \
+            client_for(sim, rec, random=lambda: 0.999) as client:
+        events = []
+        client.trace(flow_id="f", action_invocation_id="a", on_progress=events.append)
+    running = [e for e in events if e.status == "in_progress"]
+    assert running and all(e.wait_s == 12.0 and e.retry_after_s == 12.0 for e in running)
+    assert "Retry-After" in running[0].message
+    assert rec.sleeps.count(12.0) == len(running)
+
+
+def test_poll_delay_grows_to_the_5_s_cap_while_failure_backoff_keeps_its_own():
+    from gctrace_nb.retry import RetryPolicy as Policy
+
+    policy = Policy()
+    assert [round(policy.poll_delay(n, random=lambda: 1.0), 3) for n in range(1, 8)] == [1, 2, 4, 5, 5, 5, 5]
+    assert policy.backoff(6, random=lambda: 1.0) == 30.0  # transient failures keep their own, longer backoff
+    with pytest.raises(ValueError, match="poll_max_delay_s"):
+        Policy(poll_max_delay_s=0)

@@ -403,6 +403,19 @@ class GenesysClient:
         correlation_ids: list[str] | None = None,
     ) -> dict:
         """Return the job document ``{"status", "result"?, "message"?}`` once (no waiting)."""
+        return self._get_job(job_id, on_progress=on_progress, cancel=cancel, budget=budget,
+                             correlation_ids=correlation_ids)[0]
+
+    def _get_job(
+        self,
+        job_id: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        budget: RetryBudget | None = None,
+        correlation_ids: list[str] | None = None,
+    ) -> tuple[dict, float | None]:
+        """The job document and the wait its ``Retry-After`` header asks for (``None`` if none)."""
         if not isinstance(job_id, str) or not job_id.strip():
             raise ValueError("job_id must be a non-empty string")
         resp = self.request(
@@ -418,7 +431,7 @@ class GenesysClient:
                 f"the job {job_id} response is not a job document (no status)",
                 status=resp.status_code, url=resp.url, correlation_id=resp.headers.get("ININ-Correlation-Id"),
             )
-        return job
+        return job, parse_retry_after(resp.headers.get("Retry-After"), now=self._utcnow())
 
     def wait_for_job(
         self,
@@ -431,7 +444,9 @@ class GenesysClient:
     ) -> dict:
         """Poll the job until it is ``completed`` (returned) or ``failed`` (raised).
 
-        Never returns while the job is ``in_progress``.
+        Never returns while the job is ``in_progress``. Polls are at most
+        ``policy.poll_max_delay_s`` (5 s, jittered) apart, unless the job's
+        answer carries a ``Retry-After``, which wins.
 
         Raises:
             JobFailed: the job ended ``failed``; carries the server's message.
@@ -439,17 +454,20 @@ class GenesysClient:
             Cancelled: ``cancel`` was set.
         """
         budget = budget or self.policy.budget(self.clock)
+        asked: list[float | None] = [None]
 
         def fetch() -> dict:
-            return self.get_job(
+            job, asked[0] = self._get_job(
                 job_id, on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids
             )
+            return job
 
         job = poll(
             fetch,
             lambda j: str(j.get("status", "")).lower() in JOB_DONE_STATUSES,
             budget=budget, clock=self.clock, sleep=self.sleep, random=self._random,
             on_progress=on_progress, cancel=cancel, what=f"job {job_id}", job_id=job_id,
+            retry_after=lambda: asked[0],
         )
         if str(job.get("status")).lower() == "failed":
             message = job.get("message")

@@ -100,12 +100,18 @@ class RetryPolicy:
     never below ``min_delay_s``. ``Retry-After`` wins when the server sends one;
     a 429 without it waits ``default_retry_after_s``. ``max_attempts`` bounds
     the tries of one request (``None``: only the deadline and breaker bound them).
+
+    Polling a job that is still running uses the same jittered growth, capped
+    lower, at ``poll_max_delay_s`` (5 s): a finished job is noticed within
+    seconds, not half a minute later. A ``Retry-After`` on the job's answer
+    still wins.
     """
 
     initial_s: float = 1.0
     factor: float = 2.0
     max_delay_s: float = 30.0
     min_delay_s: float = 0.2
+    poll_max_delay_s: float = 5.0
     deadline_s: float = 600.0
     breaker_window_s: float = 300.0
     default_retry_after_s: float = 3.0
@@ -113,7 +119,8 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = field(default=RETRY_STATUSES)
 
     def __post_init__(self) -> None:
-        for name in ("initial_s", "max_delay_s", "deadline_s", "breaker_window_s", "default_retry_after_s"):
+        for name in ("initial_s", "max_delay_s", "poll_max_delay_s", "deadline_s", "breaker_window_s",
+                     "default_retry_after_s"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -141,6 +148,21 @@ class RetryPolicy:
         except OverflowError:
             ceiling = self.max_delay_s
         return max(self.min_delay_s, ceiling * random())
+
+    def poll_delay(self, attempt: int, *, random: Callable[[], float] = _random.random) -> float:
+        """Return the jittered wait before poll number ``attempt + 1`` of a running job.
+
+        :meth:`backoff` with its ceiling lowered to ``poll_max_delay_s``.
+
+        >>> RetryPolicy().poll_delay(20, random=lambda: 1.0)
+        5.0
+        """
+        exponent = max(0, attempt - 1)
+        try:
+            ceiling = min(self.poll_max_delay_s, self.max_delay_s, self.initial_s * self.factor**exponent)
+        except OverflowError:
+            ceiling = min(self.poll_max_delay_s, self.max_delay_s)
+        return max(min(self.min_delay_s, ceiling), ceiling * random())
 
     def delay_for(
         self,
@@ -316,14 +338,17 @@ def poll(
     status_of: Callable[[T], str] | None = None,
     what: str = "the job",
     job_id: str | None = None,
+    retry_after: Callable[[], float | None] | None = None,
 ) -> T:
     """Call ``fetch()`` until ``is_done(value)`` is true, and return that value.
 
-    Between calls, waits with the policy's jittered backoff (capped at
-    ``max_delay_s``). ``fetch`` handles its own transient HTTP retries (the
-    client's ``request`` does) against the same ``budget``, so the deadline
-    covers everything. Every response and every wait is reported to
-    ``on_progress`` as a :class:`PollEvent`.
+    Between calls, waits with the policy's jittered backoff capped at
+    ``poll_max_delay_s`` (:meth:`RetryPolicy.poll_delay`), unless
+    ``retry_after()`` (asked after each not-done answer) names a wait: the
+    server's ``Retry-After`` wins. ``fetch`` handles its own transient HTTP
+    retries (the client's ``request`` does) against the same ``budget``, so
+    the deadline covers everything. Every response and every wait is
+    reported to ``on_progress`` as a :class:`PollEvent`.
 
     Raises:
         DeadlineExceeded: the job was not done before the deadline.
@@ -344,12 +369,14 @@ def poll(
             _emit(on_progress,
                   PollEvent(attempt, status, 200, 0.0, None, budget.elapsed(), f"{what} is {status}", job_id))
             return value
-        wait = policy.backoff(attempt, random=random)
+        asked = retry_after() if retry_after is not None else None
+        wait = asked if asked is not None else policy.poll_delay(attempt, random=random)
         wait = min(wait, max(0.0, budget.remaining()))
+        why = " (Retry-After)" if asked is not None else ""
         _emit(
             on_progress,
-            PollEvent(attempt, status, 200, wait, None, budget.elapsed(),
-                      f"{what} is {status}; polling again in {wait:.1f} s", job_id),
+            PollEvent(attempt, status, 200, wait, asked, budget.elapsed(),
+                      f"{what} is {status}; polling again in {wait:.1f} s{why}", job_id),
         )
         if wait <= 0:
             budget.check(attempts=attempt, what=what)

@@ -46,6 +46,8 @@ class Faults:
         webhook_status: the status the webhook sink answers.
         webhook_fail_first: the next N sink posts get 503 (setting it restarts the count).
         webhook_delay_s: the sink waits this long before answering (to provoke timeouts).
+        job_retry_after_s: when above 0, a debug job still ``in_progress`` answers with
+            ``Retry-After`` of that many whole seconds (the client waits that long).
     """
 
     rate_429: float = 0.0
@@ -64,12 +66,15 @@ class Faults:
     webhook_status: int = 200
     webhook_fail_first: int = 0
     webhook_delay_s: float = 0.0
+    job_retry_after_s: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate_429 <= 1.0:
             raise ValueError(f"rate_429 must be between 0 and 1, got {self.rate_429}")
-        if self.retry_after_s < 0 or self.burst_5xx < 0 or self.webhook_fail_first < 0 or self.webhook_delay_s < 0:
-            raise ValueError("retry_after_s, burst_5xx, webhook_fail_first and webhook_delay_s must be >= 0")
+        if (self.retry_after_s < 0 or self.burst_5xx < 0 or self.webhook_fail_first < 0 or self.webhook_delay_s < 0
+                or self.job_retry_after_s < 0):
+            raise ValueError("retry_after_s, burst_5xx, webhook_fail_first, webhook_delay_s and job_retry_after_s "
+                             "must be >= 0")
         for name, allowed in (
             ("retry_after_style", RETRY_AFTER_STYLES),
             ("location_style", LOCATION_STYLES),

@@ -762,8 +762,10 @@ class _Handler(BaseHTTPRequestHandler):
                     job.status = "completed"
             status, message, steps = job.status, job.message, job.steps
             result_style = sim._faults.result_style
+            job_retry_after = sim._faults.job_retry_after_s
         if status == "in_progress":
-            raise _Reply(200, {"id": job_id, "status": "in_progress"})
+            raise _Reply(200, {"id": job_id, "status": "in_progress"},
+                         {"Retry-After": str(int(job_retry_after))} if job_retry_after > 0 else None)
         if status == "failed":
             raise _Reply(200, {"id": job_id, "status": "failed", "message": message})
         result: Any = steps if result_style == "list" else {
