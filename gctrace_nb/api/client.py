@@ -40,6 +40,7 @@ from ..errors import (
     BadRequest,
     Cancelled,
     ConfigError,
+    GaveUp,
     JobFailed,
     NotFound,
     PermissionDenied,
@@ -103,6 +104,32 @@ def extract_job_id(location: str | None, body: Any = None) -> str | None:
 def _attempt_timeout(timeout: float, budget: RetryBudget) -> float:
     """The per-request timeout, never past the operation's deadline (a slow server cannot hold us)."""
     return max(0.001, min(timeout, budget.remaining()))
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: enough to name a host, never a path or query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _unreachable(host: str, exc: BaseException) -> str:
+    """Say what went wrong with ``host`` in words: unreachable, or no answer in time."""
+    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ConnectTimeout):
+        return f"{host} unreachable"
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"{host} unreachable (connect timeout)"
+    if isinstance(exc, requests.Timeout):
+        return f"{host} did not answer in time"
+    return f"{host} broke off its answer"
+
+
+def _blame(exc: GaveUp, cause: str | None) -> GaveUp:
+    """``exc`` with the failing host put first (``login host ... unreachable while fetching a token``)."""
+    if not cause:
+        return exc
+    blamed = type(exc)(f"{cause}: {exc}", attempts=exc.attempts, last_status=exc.last_status)
+    blamed.cause = cause  # type: ignore[attr-defined]
+    return blamed
 
 
 _iso = iso_utc
@@ -275,8 +302,12 @@ class GenesysClient:
         what = f"{method} {urlsplit(url).path}"
         attempt = 0
         last_status: int | None = None
+        cause: str | None = None  # which host failed last, in words, when it was not an HTTP answer of the API
         while True:
-            budget.check(attempts=attempt, last_status=last_status, what=what)
+            try:
+                budget.check(attempts=attempt, last_status=last_status, what=what)
+            except GaveUp as exc:
+                raise _blame(exc, cause) from None
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"cancelled before {what}")
             if on_progress is not None:
@@ -290,24 +321,33 @@ class GenesysClient:
                 self.rate_limiter.acquire(cancel=cancel)
             attempt += 1
             retry_after: float | None = None
+            fetching_token = False
             try:
                 if isinstance(self.auth, ClientCredentialsAuth):  # a token fetch must not outlast the deadline
+                    fetching_token = True
                     self.auth.token(timeout=_attempt_timeout(self.settings.timeout, budget))
+                    fetching_token = False
                 resp = self.session.request(
                     method, url, json=json, params=params, headers=headers,
                     auth=self.auth, timeout=_attempt_timeout(self.settings.timeout, budget),
                 )
             except _TRANSIENT_EXC as exc:
                 status: int | None = None
-                reason = f"{type(exc).__name__} (connection error or timeout)"
+                if fetching_token or str(exc).startswith("token request to"):  # (also a re-fetch after a 401)
+                    cause = f"{_unreachable('login host ' + self._login_origin(), exc)} while fetching a token"
+                else:
+                    cause = _unreachable("API host " + _origin(url), exc)
+                reason = cause
                 log.info("%s: attempt %d failed: %s", what, attempt, type(exc).__name__)
             except ApiError as exc:  # the token request itself failed
                 if exc.status is None or exc.status not in self.policy.retry_statuses:
                     raise
                 status = exc.status
                 retry_after = getattr(exc, "retry_after_s", None)
+                cause = f"login host {self._login_origin()} answered HTTP {status} while fetching a token"
                 reason = f"token request: HTTP {status}"
             else:
+                cause = None
                 status = resp.status_code
                 correlation = resp.headers.get("ININ-Correlation-Id")
                 if correlation and correlation_ids is not None and correlation not in correlation_ids:
@@ -323,10 +363,13 @@ class GenesysClient:
                 reason = f"HTTP {status}" + (f": {message}" if message else "")
                 resp.close()
             last_status = status
-            budget.record_transient(attempts=attempt, last_status=status, what=what)
-            budget.check_attempts(attempt, last_status=status, what=what)
             wait = self.policy.delay_for(status, retry_after, attempt, random=self._random)
-            budget.plan_wait(wait, attempts=attempt, last_status=status, what=what)
+            try:
+                budget.record_transient(attempts=attempt, last_status=status, what=what)
+                budget.check_attempts(attempt, last_status=status, what=what)
+                budget.plan_wait(wait, attempts=attempt, last_status=status, what=what)
+            except GaveUp as exc:
+                raise _blame(exc, cause) from None
             why = "Retry-After" if retry_after is not None else ("429 default" if status == 429 else "backoff")
             if on_progress is not None:
                 on_progress(PollEvent(
@@ -334,6 +377,9 @@ class GenesysClient:
                     f"{what}: {reason}; retrying in {wait:.1f} s ({why})", job_id,
                 ))
             pause(wait, sleep=self.sleep, cancel=cancel)
+
+    def _login_origin(self) -> str:
+        return _origin(getattr(self.auth, "token_url", None) or self.settings.token_url)
 
     def _raise_for_status(self, resp: requests.Response, method: str, subject: str | None) -> None:
         message, code, context_id, body = _error_fields(resp)

@@ -1,12 +1,14 @@
 """``gctrace trace``: run one debug trace against Genesys (or the simulator) and analyse it.
 
-Credentials come from ``GENESYS_CLIENT_ID`` / ``GENESYS_CLIENT_SECRET``; the
+The client id comes from ``--client-id`` or ``GENESYS_CLIENT_ID``, its secret from
+``GENESYS_CLIENT_SECRET`` (or asked for without echo on a terminal); the
 hosts from ``--region`` or ``--api-url``/``--login-url`` (else ``GENESYS_REGION``,
 ``GENESYS_API_URL``, ``GENESYS_LOGIN_URL``). Progress goes to stderr, the result
 to stdout. Exit status: 0 completed; 2 invalid input (nothing sent, or the
 service refused the request); 3 the job failed; 4 authentication or
 permission; 5 gave up (deadline, breaker, retries exhausted); 1 ``--save`` could not
-write (the result is still printed, posted and audited).
+write (the result is still printed, posted and audited); 130 interrupted (Ctrl-C:
+the job keeps running on the server, and its id is printed).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 from typing import Any
 
 from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
-from ._connection import add_connection_arguments, connection_from_args, exit_status, sayer
+from ._connection import EXIT_CANCELLED, add_connection_arguments, connection_from_args, exit_status, sayer
 
 __all__ = ["register", "run", "parse_input"]
 
@@ -93,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
     from ..api.client import GenesysClient
     from . import webhook as webhook_cli
 
+    job_ids: list[str] = []
+
     def progress(event: Any) -> None:
+        if event.job_id and event.job_id not in job_ids:
+            job_ids.append(event.job_id)
         _say(event.message)
 
     import requests
@@ -101,6 +107,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         with GenesysClient(settings, policy=policy) as client:
             trace = client.trace(request, on_progress=progress)
+    except KeyboardInterrupt:
+        # a debug job cannot be cancelled through the contract: say so, and which job it is
+        if job_ids:
+            _say(f"interrupted: job {job_ids[-1]} (flow {request.flow_id}) keeps running on the server; "
+                 "nothing was saved or posted")
+        else:
+            _say(f"interrupted before the service named a job for flow {request.flow_id}; "
+                 "if the submit reached it, that job keeps running on the server")
+        return EXIT_CANCELLED
     except (GctraceError, requests.RequestException) as exc:  # e.g. a redirect loop
         # audit it (a failed job also posts a "failed" summary), then report it
         failed_summary = webhook_cli.report_failure_for_cli(exc, args)
