@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from gctrace_nb.commands._connection import connection_from_args
+from gctrace_nb.cli._connection import connection_from_args
 from gctrace_nb.errors import ConfigError
 from gctrace_nb.simulator import Simulator
 
@@ -138,10 +138,10 @@ def test_an_unreachable_login_host_is_named(tmp_path):
 
 
 def test_an_unreachable_api_host_is_named_too():
-    from gctrace_nb.client import GenesysClient
-    from gctrace_nb.config import Settings
+    from gctrace_nb.api.client import GenesysClient
+    from gctrace_nb.api.config import Settings
     from gctrace_nb.errors import GaveUp
-    from gctrace_nb.retry import RetryPolicy
+    from gctrace_nb.api.retry import RetryPolicy
 
     with Simulator(seed=3) as sim:
         api = f"http://127.0.0.1:{closed_port()}"

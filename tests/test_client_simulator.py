@@ -405,7 +405,7 @@ def test_retry_after_on_a_running_job_still_wins_over_the_cap(rec):
 
 
 def test_poll_delay_grows_to_the_5_s_cap_while_failure_backoff_keeps_its_own():
-    from gctrace_nb.retry import RetryPolicy as Policy
+    from gctrace_nb.api.retry import RetryPolicy as Policy
 
     policy = Policy()
     assert [round(policy.poll_delay(n, random=lambda: 1.0), 3) for n in range(1, 8)] == [1, 2, 4, 5, 5, 5, 5]
