@@ -57,9 +57,23 @@ class Comparison:
         both = self.nodes.filter(pl.col("status").is_in(["changed", "newly_failing"]) & (pl.col("delta_p95_ms") > 0))
         return both.sort(["delta_p95_ms", "delta_share"], descending=True, nulls_last=True).head(top)
 
+    @property
+    def in_common(self) -> int:
+        """How many nodes (keys) both sides have."""
+        return int(self.nodes.filter(pl.col("status").is_in(["changed", "newly_failing"])).height)
+
+    @property
+    def hint(self) -> str | None:
+        """What to try when the sides share nothing (two unrelated flows, or ids that differ per run)."""
+        if self.in_common or not (self.new or self.vanished):
+            return None
+        return "no steps in common: try --by name" if self.by == "node_id" else "no steps in common"
+
     def to_json(self) -> dict:
         return {
             "by": self.by,
+            "in_common": self.in_common,
+            "hint": self.hint,
             "traces_a": self.traces_a,
             "traces_b": self.traces_b,
             "new": list(self.new),
@@ -70,15 +84,19 @@ class Comparison:
 
     def summary_text(self, top: int = 10) -> str:
         """A few readable lines: the biggest regressions and what appeared, vanished or started failing."""
+        from .._format import fmt_ms
+
         lines = [f"compared {self.traces_a} trace(s) with {self.traces_b} (by {self.by})"]
+        if self.hint:
+            lines.append(self.hint)
         reg = self.regressions(top)
         if reg.height:
             lines.append("biggest p95 regressions (b - a):")
             for row in reg.iter_rows(named=True):
                 lines.append(
-                    f"  {row[self.by]}: p95 {row['p95_ms_a']:.1f} -> {row['p95_ms_b']:.1f} ms "
-                    f"({row['delta_p95_ms']:+.1f}), p50 {row['delta_p50_ms']:+.1f} ms, "
-                    f"self p50 {row['delta_self_p50_ms']:+.1f} ms, share {row['delta_share']:+.1%}, "
+                    f"  {row[self.by]}: p95 {fmt_ms(row['p95_ms_a'])} -> {fmt_ms(row['p95_ms_b'])} "
+                    f"({fmt_ms(row['delta_p95_ms'], signed=True)}), p50 {fmt_ms(row['delta_p50_ms'], signed=True)}, "
+                    f"self p50 {fmt_ms(row['delta_self_p50_ms'], signed=True)}, share {row['delta_share']:+.1%}, "
                     f"count {row['delta_count']:+d}"
                 )
         for label, names in (("new", self.new), ("vanished", self.vanished), ("newly failing", self.newly_failing)):

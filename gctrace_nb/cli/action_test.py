@@ -17,6 +17,7 @@ import argparse
 import json
 from typing import Any
 
+from .._format import fmt_ms
 from .app import EXIT_ERROR, EXIT_INVALID, EXIT_JOB_FAILED, EXIT_OK
 from ._connection import add_connection_arguments, connection_from_args, exit_status, sayer
 
@@ -98,6 +99,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         m = trace.metadata
         print(f"data action {action_id}: {'FAILED' if failed else 'succeeded'} in "
-              f"{m.retrieval_latency_ms:.0f} ms (client-timed; operation times are an even split)")
+              f"{fmt_ms(m.retrieval_latency_ms)} (client-timed; operation times are an even split)")
         print(trace.summary_text())
     return EXIT_JOB_FAILED if failed else (EXIT_ERROR if save_failed else EXIT_OK)

@@ -31,11 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="trace documents (any shape the spec accepts)")
     p.add_argument("--format", choices=("json", "text"), default="text", help="output format (default: text)")
     p.add_argument("--summary", action="store_true", help="print the per-node table over all traces instead")
-    p.add_argument("--by", choices=("node_id", "name"), default="node_id", help="--summary key (default: node_id)")
+    p.add_argument("--by", choices=("node_id", "name"), default=None,
+                   help="with --summary: group the per-node table by node id or by step name (default: node_id)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "by", None) is not None and not args.summary:
+        print("gctrace analyze: --by only applies to the per-node table: add --summary", file=sys.stderr)
+        return EXIT_INVALID
     if args.summary or any(os.path.isdir(f) or f.lower().endswith((".ndjson", ".jsonl")) for f in args.files) or (
         args.format == "json" and len(args.files) > 1
     ):
@@ -80,7 +84,9 @@ def run_batch(args: argparse.Namespace) -> int:
 
     files = expand_paths(args.files)
     if not files:
-        print(f"gctrace analyze: no trace files in {' '.join(args.files)}", file=sys.stderr)
+        from ._inputs import nothing_to_read
+
+        print(f"gctrace analyze: {nothing_to_read(args.files, 0)}", file=sys.stderr)
         return EXIT_INVALID
     summary = getattr(args, "summary", False)
     if args.format == "json" and not summary:
@@ -99,7 +105,7 @@ def run_batch(args: argparse.Namespace) -> int:
         print(f"gctrace analyze: {one_line(f'{path}: {reason}')}", file=sys.stderr)
     status = EXIT_INVALID if ts.errors else EXIT_OK
     if summary:
-        table = ts.nodes(by=getattr(args, "by", "node_id"))
+        table = ts.nodes(by=getattr(args, "by", None) or "node_id")
         if args.format == "json":
             print(escape_surrogates(json.dumps(table.to_dicts(), ensure_ascii=False, default=str)))
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 __all__ = ["main", "EXIT_OK", "EXIT_ERROR", "EXIT_INVALID", "EXIT_JOB_FAILED", "EXIT_AUTH", "EXIT_GAVE_UP"]
@@ -41,6 +42,45 @@ _COMMAND_MODULES = (
 )
 
 
+_LEADING_USAGE = re.compile(r"^``gctrace [^`]*``(?:\s*(?:,|and|or)\s*``gctrace [^`]*``)*\s*:\s*")
+_ROLE = re.compile(r":[a-z]+:`~?([^`]*)`")
+_LITERAL = re.compile(r"``([^`]*)``")
+
+
+def plain_help(text: str | None) -> str:
+    r"""Help text for a terminal: reST markup (````x````, ``:func:`x```) becomes plain text.
+
+    A module docstring's first line, ``\`\`gctrace demo\`\`: the whole path ...``,
+    repeats the usage line argparse prints anyway: that prefix is dropped.
+
+    >>> plain_help("``gctrace demo``: the whole path, offline.")
+    'The whole path, offline.'
+    >>> plain_help("uses :func:`~gctrace_nb.load_trace` on ``*.json`` files")
+    'uses load_trace on *.json files'
+    """
+    if not text:
+        return text or ""
+    stripped = _LEADING_USAGE.sub("", text.strip(), count=1)
+    if stripped != text.strip():  # a sentence now starts here
+        stripped = stripped[:1].upper() + stripped[1:]
+    stripped = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], stripped)
+    return _LITERAL.sub(r"\1", stripped)
+
+
+def _plain_parser(parser: argparse.ArgumentParser) -> None:
+    """Strip markup from a parser's description and every argument's help, sub-commands included."""
+    parser.description = plain_help(parser.description) if parser.description else parser.description
+    for action in parser._actions:
+        if isinstance(action.help, str) and action.help is not argparse.SUPPRESS:
+            action.help = plain_help(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if isinstance(choice.help, str):
+                    choice.help = plain_help(choice.help)
+            for child in set(action.choices.values()):
+                _plain_parser(child)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The ``gctrace`` parser; with ``only``, just that sub-command's module is imported."""
     parser = argparse.ArgumentParser(
@@ -52,6 +92,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name in (only,) if only else _COMMAND_MODULES:
         module = importlib.import_module(f"gctrace_nb.cli.{name}")
         module.register(sub)
+    _plain_parser(parser)  # descriptions come from module docstrings, written in reST
     return parser
 
 

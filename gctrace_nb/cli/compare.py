@@ -33,16 +33,22 @@ def run(args: argparse.Namespace) -> int:
 
     status = EXIT_OK
     sides = []
+    from ..batch.discover import expand_paths
+    from ._inputs import nothing_to_read
+
     for arg in (args.a, args.b):
-        ts = load_traces(arg, progress=False)
+        files = expand_paths(arg)
+        ts = load_traces(files, progress=False)
         for path, reason in ts.errors:
             print(f"gctrace compare: {one_line(f'{path}: {reason}')}", file=sys.stderr)
             status = EXIT_INVALID
         if not len(ts):
-            print(f"gctrace compare: no readable trace in {arg}", file=sys.stderr)
+            print(f"gctrace compare: {nothing_to_read(arg, len(files))}", file=sys.stderr)
             return EXIT_INVALID
         sides.append(ts)
     result = compare(sides[0], sides[1], by=args.by)
+    if result.hint and args.format == "json":  # the text output says it in its second line
+        print(f"gctrace compare: {result.hint}", file=sys.stderr)
     if args.format == "json":
         print(escape_surrogates(json.dumps(result.to_json(), ensure_ascii=False, default=str)))
     else:

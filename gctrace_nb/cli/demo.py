@@ -90,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(audit.AUDIT_LOGGER).removeHandler(handler)
         handler.close()
 
-    status = "delivered" if result.delivered else f"NOT delivered ({result.error or result.status})"
+    from .webhook import delivery_error_line
+
+    status = "delivered" if result.delivered else f"NOT delivered ({delivery_error_line(result.error) or result.status})"
     audit_files = sorted((out / "audit").glob("*.jsonl"))
     print()
     print(f"webhook: {status} to the simulator's sink in {result.attempts} attempt(s)")

@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export traces as Chrome trace events, OTLP JSON or Parquet",
                        description=__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="trace files, directories or globs")
-    p.add_argument("--format", choices=("chrome", "otlp", "parquet"), required=True)
+    p.add_argument("--format", choices=("chrome", "otlp", "parquet"), required=True,
+                   help="chrome: Trace Event JSON (Perfetto, chrome://tracing); otlp: OTLP/JSON (Jaeger, Tempo); "
+                        "parquet: traces/steps/nodes .parquet files in the directory OUT")
     p.add_argument("-o", "--output", metavar="OUT", help="output file (a directory for parquet)")
     p.add_argument("--push", metavar="URL", help="with --format otlp: POST to URL/v1/traces")
     p.set_defaults(func=run)
@@ -37,13 +39,17 @@ def run(args: argparse.Namespace) -> int:
     if args.push and args.format != "otlp":
         print("gctrace export: --push needs --format otlp", file=sys.stderr)
         return EXIT_INVALID
-    ts = load_traces(args.inputs, progress=sys.stderr.isatty())
+    from ..batch.discover import expand_paths
+    from ._inputs import nothing_to_read
+
+    files = expand_paths(args.inputs)
+    ts = load_traces(files, progress=sys.stderr.isatty())
     status = EXIT_OK
     for path, reason in ts.errors:
         print(f"gctrace export: {one_line(f'{path}: {reason}')}", file=sys.stderr)
         status = EXIT_INVALID
     if not len(ts):
-        print("gctrace export: no readable trace", file=sys.stderr)
+        print(f"gctrace export: {nothing_to_read(args.inputs, len(files))}", file=sys.stderr)
         return EXIT_INVALID
     if args.output:
         try:

@@ -17,6 +17,7 @@ import argparse
 import json
 from typing import Any
 
+from .._format import fmt_ms
 from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
 from ._connection import EXIT_CANCELLED, add_connection_arguments, connection_from_args, exit_status, sayer
 
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(f"flow {m.flow_id}, action invocation {m.action_invocation_id}, job {m.job_id}, "
-              f"retrieved in {m.retrieval_latency_ms:.0f} ms")
+              f"retrieved in {fmt_ms(m.retrieval_latency_ms)}")
         print(trace.summary_text())
         if webhook is not None:
             print(f"webhook: {'delivered' if webhook['delivered'] else 'not delivered'} "

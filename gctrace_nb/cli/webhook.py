@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from ..ui.messages import delivery_error_line
 from .app import EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_OK
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,9 +146,11 @@ def _send(args: argparse.Namespace) -> int:
     except WebhookError as exc:
         print(f"gctrace webhook send: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    _print(result.to_json())
+    _print(_clean(result.to_json()))
     if result.delivered:
         return EXIT_OK
+    print(f"gctrace webhook send: not delivered: {delivery_error_line(result.error)}"
+          + ("; kept in the outbox for `gctrace webhook flush`" if result.queued else ""), file=sys.stderr)
     return EXIT_ERROR if result.rejected else EXIT_GAVE_UP
 
 
@@ -207,7 +210,7 @@ def deliver_for_cli(trace: "Trace", args: argparse.Namespace, *, status: str | N
         )
     except (WebhookError, ValueError) as exc:  # a bad URL or option: report it, the trace still stands
         return {"delivered": False, "attempts": 0, "status": None, "error": str(exc)}
-    return result.to_json()
+    return _clean(result.to_json())
 
 
 def report_trace_for_cli(trace: "Trace", args: argparse.Namespace) -> dict | None:
@@ -239,3 +242,11 @@ def report_failure_for_cli(exc: BaseException, args: argparse.Namespace) -> dict
             return None
         empty = Trace([], TraceMetadata(source="debug", job_id=exc.job_id, **ids))
         return deliver_for_cli(empty, args, status="failed")
+
+
+# ------------------------------------------------------ what a person reads
+def _clean(result: dict) -> dict:
+    """The CLI's view of a delivery result: ``error`` as one clean line."""
+    if result.get("error"):
+        result = {**result, "error": delivery_error_line(result["error"])}
+    return result

@@ -43,7 +43,9 @@ def parse_json(data: bytes | str, path: str | None = None) -> Any:
     except UnicodeDecodeError as exc:
         raise TraceFormatError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
     except json.JSONDecodeError as exc:
-        raise TraceFormatError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", path) from None
+        # some messages end in "at" already ("Unterminated string starting at"): say it once
+        what = exc.msg[: -len(" at")] if exc.msg.endswith(" at") else exc.msg
+        raise TraceFormatError(f"not JSON: {what} at line {exc.lineno} column {exc.colno}", path) from None
     except (RecursionError, ValueError) as exc:  # nesting too deep, huge integers
         raise TraceFormatError(f"not JSON that can be read: {type(exc).__name__}", path) from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from .._format import fmt_ms
 from .._text import printable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,8 +20,7 @@ __all__ = ["text_summary", "html_summary"]
 _MAX_LISTED = 12
 
 
-def _fmt_ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.3f} ms"
+_fmt_ms = fmt_ms  # one rule for terminal and HTML: 15,569 ms, 1,234.5 ms
 
 
 def text_summary(trace: "Trace") -> str:
@@ -44,7 +44,7 @@ def text_summary(trace: "Trace") -> str:
     if a.critical_path:
         lines.append("  critical path:")
         for node_id in a.critical_path:
-            lines.append(f"    {node_id:<32} {a.critical_ms[node_id]:>12,.3f} ms")
+            lines.append(f"    {node_id:<32} {fmt_ms(a.critical_ms[node_id]):>15}")
     if a.failed_nodes:
         errors = {a.node_ids[i]: a.raw[i].get("errorMessage") for i in range(len(a.node_ids))}
         lines.append(f"  failed ({len(a.failed_nodes)}):")
@@ -90,7 +90,7 @@ def html_summary(trace: "Trace") -> str:
         for k, v in rows
     )
     path = "".join(
-        f"<li><code>{escape(n)}</code> {a.critical_ms[n]:,.3f} ms</li>" for n in a.critical_path[:_MAX_LISTED]
+        f"<li><code>{escape(n)}</code> {fmt_ms(a.critical_ms[n])}</li>" for n in a.critical_path[:_MAX_LISTED]
     )
     more = f"<li>... {len(a.critical_path) - _MAX_LISTED} more</li>" if len(a.critical_path) > _MAX_LISTED else ""
     status = "failed" if a.failed_nodes else "ok"

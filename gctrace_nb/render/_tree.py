@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._format import fmt_ms  # the one millisecond format, shared with the terminal and the report
 from .._time import iso_utc
 from .._text import xml_text
 
@@ -61,16 +62,6 @@ def tree_order(a: "Analysis") -> list[int]:
     return order
 
 
-def fmt_ms(value: float | None) -> str:
-    """Format milliseconds as the spec rounds them (3 decimals), without trailing zeros.
-
-    >>> fmt_ms(1234.5), fmt_ms(120.0), fmt_ms(0.0004), fmt_ms(None)
-    ('1,234.5 ms', '120 ms', '0 ms', 'n/a')
-    """
-    if value is None:
-        return "n/a"
-    text = f"{round(value, 3):,.3f}".rstrip("0").rstrip(".")
-    return f"{'0' if text in ('-0', '') else text} ms"
 
 
 def iso_us(micros: int | None) -> str | None:

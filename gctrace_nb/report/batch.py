@@ -40,7 +40,9 @@ def _environment() -> "jinja2.Environment":
 
 
 def _ms(value: Any) -> str:
-    return "" if value is None else f"{value:,.1f} ms"
+    from .._format import fmt_ms
+
+    return "" if value is None else fmt_ms(value)
 
 
 def _pct(value: Any) -> str:

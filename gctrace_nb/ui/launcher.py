@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable, Final, Mapping
 
 import ipywidgets as w
 
+from .._format import fmt_ms
 from ..api.config import DEFAULT_REGION, REGIONS, Secret, Settings
 from ..api.request import DEFAULT_DEPTH, MAX_DEPTH, MIN_DEPTH, TraceRequest
 from ..delivery import audit
@@ -51,7 +52,7 @@ from ..errors import (
     ConfigError,
     TraceRequestInvalid,
 )
-from .messages import describe
+from .messages import delivery_error_line, describe
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..api.retry import PollEvent
@@ -454,7 +455,7 @@ class TraceLauncher:
             self._show_results(trace)
             a = trace.analysis
             failed = f", {len(a.failed_nodes)} failed step(s)" if a.failed_nodes else ""
-            self._say(_STYLE_OK, f"Trace complete: {a.steps_total} steps, {a.total_ms:,.3f} ms{failed}.",
+            self._say(_STYLE_OK, f"Trace complete: {a.steps_total} steps, {fmt_ms(a.total_ms)}{failed}.",
                       [f"job {trace.metadata.job_id}",
                        f"bottleneck {a.bottleneck.node_id}" if a.bottleneck else "no bottleneck"])
             try:
@@ -635,7 +636,7 @@ class TraceLauncher:
                     self._say(_STYLE_OK, "Webhook delivered.", lines)
                 else:
                     why = "rejected" if result.rejected else ("queued in the outbox" if result.queued else "not delivered")
-                    self._say(_STYLE_ERROR, f"Webhook {why}.", lines + ([result.error] if result.error else []))
+                    self._say(_STYLE_ERROR, f"Webhook {why}.", lines + ([delivery_error_line(result.error)] if result.error else []))
             finally:
                 self.webhook_button.disabled = self.trace is None
 
@@ -648,7 +649,7 @@ def _summary_bundle(trace: "Trace") -> dict[str, Any]:
     meta = trace.metadata
     rows = [("job", meta.job_id), ("flow", meta.flow_id), ("action invocation", meta.action_invocation_id),
             ("submitted", meta.submitted_at), ("completed", meta.completed_at),
-            ("retrieval latency", f"{meta.retrieval_latency_ms:,.1f} ms" if meta.retrieval_latency_ms is not None else None),
+            ("retrieval latency", fmt_ms(meta.retrieval_latency_ms) if meta.retrieval_latency_ms is not None else None),
             ("correlation ids", ", ".join(meta.correlation_ids) or None)]
     table = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
                     for k, v in rows if v)

@@ -12,6 +12,7 @@ exhausted); 130 interrupted or cancelled.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .._text import one_line
@@ -32,7 +33,7 @@ from ..errors import (
 )
 
 __all__ = [
-    "Message", "describe",
+    "Message", "describe", "delivery_error_line",
     "EXIT_OK", "EXIT_ERROR", "EXIT_INVALID", "EXIT_JOB_FAILED", "EXIT_AUTH", "EXIT_GAVE_UP", "EXIT_CANCELLED",
 ]
 
@@ -125,3 +126,45 @@ def describe(exc: BaseException) -> Message:
 def _is_request_error(exc: BaseException) -> bool:
     """A :class:`requests.RequestException`, without importing requests to find out."""
     return any(cls.__module__.startswith("requests") and cls.__name__ == "RequestException" for cls in type(exc).__mro__)
+
+
+# A webhook delivery error as one line (the CLI and the launcher show it; the audit keeps the raw text)
+_HOST_PORT = re.compile(r"host='([^']*)', port=(\d+)")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
+_READ_TIMEOUT = re.compile(r"read timeout=([\d.]+)")
+
+
+def delivery_error_line(error: str | None) -> str | None:
+    r"""One clean line for a delivery error, instead of requests' nested ``HTTPConnectionPool(...)`` text.
+
+    >>> delivery_error_line("ConnectionError: HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded "
+    ...     "with url: /… (Caused by NewConnectionError(\"...: Failed to establish a new connection: "
+    ...     "[Errno 111] Connection refused\"))")
+    'cannot connect to 127.0.0.1:9 (connection refused)'
+    >>> delivery_error_line("ReadTimeout: HTTPConnectionPool(host='h', port=80): Read timed out. (read timeout=10.0)")
+    'h:80 did not answer within 10 s'
+    >>> delivery_error_line("HTTP 503: busy")
+    'HTTP 503: busy'
+    """
+    if not error:
+        return error
+    text = " ".join(str(error).split())
+    name = text.split(":", 1)[0]
+    where = _HOST_PORT.search(text)
+    if where is None or "Pool(" not in text:
+        return text
+    target = f"{where.group(1)}:{where.group(2)}"
+    rest = ""
+    if ";" in text:  # what the sender added after the request's own error (outbox not written, ...)
+        rest = "; " + text.split(";", 1)[1].strip()
+    if "Timeout" in name or "timed out" in text:
+        seconds = _READ_TIMEOUT.search(text)
+        if "ConnectTimeout" in name or "connect timeout" in text:
+            return f"cannot connect to {target} (timed out){rest}"
+        return f"{target} did not answer" + (f" within {float(seconds.group(1)):g} s" if seconds else " in time") + rest
+    reason = _ERRNO.search(text)
+    if reason:
+        return f"cannot connect to {target} ({reason.group(1).strip().lower()}){rest}"
+    if "NameResolution" in text or "getaddrinfo" in text:
+        return f"cannot resolve {where.group(1)}{rest}"
+    return f"cannot reach {target} ({name}){rest}"
