@@ -38,4 +38,4 @@ def strip_outputs_before_save(model, **kwargs):
         strip_notebook(model["content"])
 
 
-c.ContentsManager.pre_save_hook = strip_outputs_before_save
+c.FileContentsManager.pre_save_hook = strip_outputs_before_save

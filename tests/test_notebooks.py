@@ -218,7 +218,7 @@ def load_jupyter_config():
 
 
 def test_the_repository_jupyter_config_strips_outputs_on_save(tmp_path):
-    hook = load_jupyter_config().ContentsManager.pre_save_hook
+    hook = load_jupyter_config().FileContentsManager.pre_save_hook
     source = NOTEBOOKS / "03_launcher.ipynb"
     model = {"type": "notebook", "content": json.loads(nbformat.writes(with_outputs(source)))}
     hook(model=model, path="03_launcher.ipynb", contents_manager=None)
@@ -234,6 +234,7 @@ def test_the_repository_jupyter_config_strips_outputs_on_save(tmp_path):
     assert text_model["content"] == "keep me"
 
 
+@pytest.mark.filterwarnings("ignore:Overriding existing pre_save_hook")  # traitlets applies the config twice
 def test_jupyter_saves_through_the_hook_when_the_server_is_installed(tmp_path):
     filemanager = pytest.importorskip("jupyter_server.services.contents.filemanager")
     manager = filemanager.FileContentsManager(root_dir=str(tmp_path), config=load_jupyter_config())
