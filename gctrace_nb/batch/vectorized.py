@@ -404,11 +404,8 @@ def analyze_columns(
     we = _jump_reduce(ext_e, pk, np.minimum)
     has_window = ext_valid & (we > ws)
     has_pk = pk[:K] >= 0
-    # the walk stops at the first empty window on a path (clipping nests: empty below
-    # empty); only that step is flagged, when its own duration is positive
-    parent_has_window = np.zeros(K, dtype=bool)
-    parent_has_window[has_pk] = has_window[pk[:K][has_pk]]
-    outside = valid & parent_has_window & ~has_window[:K] & (e > s)
+    parent_window = has_pk & has_window[np.maximum(pk[:K], 0)]  # the walk stops at the first empty window
+    outside = valid & parent_window & ~has_window[:K] & (e > s)  # only that step, when its duration is positive
     wlen = np.where(has_window, we - ws, 0)
 
     # children taking part, grouped by timing parent

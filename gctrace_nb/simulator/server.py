@@ -425,14 +425,9 @@ class Simulator:
         self.history_instances.sort(key=lambda e: (e["startDateTime"], e["id"]))
 
     def _new_id(self) -> str:
-        """A fresh job (or download) id, unique across sessions even with the same seed.
-
-        Saved traces are named by job id, so a second session with the same seed must
-        not hand out the first one's ids. The seeded stream still advances as it always
-        did, so the traces a seed produces stay the same.
-        """
+        """A job (or download) id never seen in another session; the seeded stream advances as before."""
         with self._lock:
-            self._ids.getrandbits(128)
+            self._ids.getrandbits(128)  # so the traces a seed makes stay the same
         return str(uuid.uuid4())
 
     def _presign(self, instance_id: str) -> str:
