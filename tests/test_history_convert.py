@@ -112,6 +112,8 @@ def test_realistic_document_structure_times_and_status():
         "source": "history", "flow_id": "flow-main", "flow_name": "Main IVR", "flow_version": "12.0",
         "flow_type": "INBOUNDCALL", "conversation_id": "conv-9f1c", "instance_id": "inst-77",
         "flow_start": t(0), "flow_end": t(10_000),
+        # item types we do not know are still steps, and are counted so a real run shows them
+        "unrecognised": {"execution.dataActionRequest": 1, "execution.dataActionResponse": 1},
     }
 
 

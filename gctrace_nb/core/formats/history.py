@@ -1,25 +1,28 @@
 """Convert a Genesys flow execution-history download into trace steps.
 
-The downloaded document (``genesys-api.md`` §B, shape [probable])::
+The downloaded document (``genesys-api.md`` §B; our reading of the example on
+Genesys's help page "Historical flow execution data overview" and of the SDK)::
 
-    {"flow": {"flowId", "flowName", "flowVersion", "flowType", "conversationId",
-              "startDateTime", "endDateTime",
+    {"flow": {"conversationId", "division": {"id"}, "flowId", "flowName", "flowVersion",
+              "flowType", "startDateTime", "endDateTime", "flowErrorReason", "flowWarningReason",
               "execution": [{"startedFlow": {...}}, {"actionDecision": {...}}, ...]}}
 
 Each execution item is a single-key object ``{type: payload}``. Payloads carry
-``dateTime`` (a start time only), ids, names, ``errors`` and sometimes a nested
-``execution`` list of child items.
+``dateTime`` (a start time only), ids, names, ``errors``/``error``/``errorInfo``,
+``variables``/``outputVariables`` (lists of ``{variableName, value}``) and
+sometimes a nested ``execution`` list of child items (``[]`` on plain actions).
 
 The rules, in full:
 
 * **Root.** One step for the flow, from ``startDateTime`` to ``endDateTime``
   (falling back to the ``startedFlow``/``endedFlow`` marker times, then to the
   earliest/latest item time, flagged ``startInferred``/``endInferred``). Its
-  id is ``flow:{flowId}#0``.
+  id is ``flow:{flowId}#0``. It keeps ``startedFlow``'s ``languageTag`` and
+  ``variables`` and ``endedFlow``'s ``flowExitReason``.
 * **Items.** Every item is a step except markers: ``startedFlow``/``endedFlow``
   (anywhere) and bracket markers. Unknown types are ordinary steps.
 * **Brackets.** ``startedX``/``endedX`` pairs (``X`` not ``Flow``: ``Task``,
-  ``CommonModule``, ``State``, ...) in the same ``execution`` list make one
+  ``CommonModule``, ``BotState``, ...) in the same ``execution`` list make one
   *group* step, from the start marker's time to the end marker's time; the
   items between them (and any nested in the start marker) are its children.
   Brackets nest. An end marker closes the innermost open bracket of its kind;
@@ -34,31 +37,45 @@ The rules, in full:
 * **Times.** Items are numbered in document order (pre-order: an item, then
   its nested items). An item starts at its ``dateTime``; it ends where the next
   item *not nested in it* starts (markers count as time points); the last ends
-  at the flow's end. So every item end is ``"endInferred": true``. An item with
-  no usable ``dateTime`` starts at the next known time (``"startInferred":
-  true``). Times outside the flow's window are moved into it
-  (``"clamped": true``) so the trace's ``total_ms`` is exactly the flow's end
-  minus its start; an end that would come before its start (items out of
+  at the flow's end. So every item end is ``"endInferred": true``. A ``turn``
+  is the exception: it starts at ``toParticipant.dateTime`` (the prompt to the
+  participant) and ends at ``fromParticipant.dateTime`` (the participant's
+  answer), both recorded; only a turn with no answer ends where the next item
+  starts. An item with no usable time starts at the next known time
+  (``"startInferred": true``). Times outside the flow's window are moved into
+  it (``"clamped": true``) so the trace's ``total_ms`` is exactly the flow's
+  end minus its start; an end that would come before its start (items out of
   order) is set to the start (``"outOfOrder": true``).
 * **Status.** An item (or either marker of a bracket) with a non-empty
-  ``errors`` (or ``error``) is ``"failed"`` with the error text in
+  ``errors``, ``error`` or ``errorInfo`` is ``"failed"`` with the error text in
   ``errorMessage``; otherwise ``"success"``. The root fails on the flow's own
-  ``errors``/``flowErrorReason`` or on errors on its ``startedFlow``/``endedFlow``.
+  errors, on a ``flowErrorReason`` other than ``"NONE"`` (any case) or empty,
+  or on errors on its ``startedFlow``/``endedFlow``.
 * **Ids.** ``nodeId`` is ``f"{type}:{key}#{n}"`` where ``type`` is the item
-  type (``task``/``commonModule``/... for a group), ``key`` the first of
-  ``trackingId``, ``actionId``, ``executionId`` present (else the item's
-  name, else empty) and ``n``
-  counts the items with that same ``{type}:{key}`` in document order, from 1
-  (an action run twice in a loop is ``#1`` then ``#2``). The root is
-  ``flow:{flowId}#0``. Splitting at the last ``#`` gives back the prefix and
-  the count, so ids are unique; the same document always gives the same ids;
-  and since ``trackingId`` is fixed per action in a flow version, the same
-  action has the same id in every instance of that version (batch analysis
-  groups by it).
-* **Kept.** ``name`` (``actionName``, ``taskName``, ...), ``type``, ``kind``
-  (``flow``/``action``/``group``), ``actionId``, ``trackingId``,
-  ``executionId``, ``outputPathId``, ``dateTime`` as given, ``warnings``,
-  ``inputData``/``outputData``/``variables`` where present.
+  type (``task``/``commonModule``/``botState``/... for a group), ``key`` the
+  first present of ``trackingId``, ``actionId``, ``stateId``, ``taskId``,
+  ``commonModuleId``, the item's name, then the per-run ``executionId`` (else
+  empty), and ``n`` counts the items with that same ``{type}:{key}`` in
+  document order, from 1 (an action run twice in a loop is ``#1`` then ``#2``).
+  The root is ``flow:{flowId}#0``. Splitting at the last ``#`` gives back the
+  prefix and the count, so ids are unique; the same document always gives the
+  same ids; and since ``trackingId``/``actionId``/``stateId`` are fixed in a
+  flow version, the same action or bot state has the same id in every instance
+  of that version (batch analysis groups by it).
+* **Kept.** ``name`` (``actionName``, ``menuName``, ``taskName``, ...),
+  ``type``, ``kind`` (``flow``/``action``/``group``), the ids,
+  ``outputPathId``, ``dateTime`` as given, ``warnings``, ``inputData``/
+  ``outputData``, a turn's ``toParticipant``/``fromParticipant``, and
+  ``variables``: ``variables`` and ``outputVariables`` as one mapping of
+  variable name to value (an output value wins; the value it replaced is kept
+  in ``variablesGiven``).
+* **Unrecognised.** A field this module does not know is not dropped: the step
+  keeps it under ``unrecognised`` (``{"<type>.<field>": value}``) and the
+  metadata counts it (``metadata["unrecognised"]``: ``{"<type>.<field>": n}``,
+  ``flow.<field>`` for the flow object, ``execution.<type>`` for an item type
+  that is neither a marker, an ``action*``/``menu*`` item nor a ``turn``), so
+  a first run against a real org shows what the service sends that we did not
+  expect.
 
 Non-dict items and empty objects are skipped (counted on the root as
 ``skippedItems``). Nothing here raises except :class:`TraceFormatError`, for a
@@ -69,6 +86,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -76,19 +94,32 @@ from ...errors import TraceFormatError
 from ..._time import parse_timestamp as _parse_timestamp
 from ..._time import to_iso
 
-__all__ = ["execution_document_to_steps", "is_execution_document", "FLOW_MARKERS"]
+__all__ = ["execution_document_to_steps", "is_execution_document", "is_no_reason", "FLOW_MARKERS"]
 
 #: Item types that mark the flow's own start and end: time points, never steps.
 FLOW_MARKERS: Final = frozenset({"startedFlow", "endedFlow"})
 
 _BRACKET = re.compile(r"^(started|ended)([A-Z][A-Za-z0-9_]*)$")
-_ID_KEYS: Final = ("trackingId", "actionId", "executionId")
+_KNOWN_TYPE = re.compile(r"^(?:(?:action|menu)[A-Z][A-Za-z0-9_]*|turn)$")
+#: Ids that are fixed in a flow version (the per-run ``executionId`` comes after the names).
+_STABLE_ID_KEYS: Final = ("trackingId", "actionId", "stateId", "taskId", "commonModuleId")
+_NAME_KEYS: Final = ("actionName", "menuName", "taskName", "commonModuleName", "stateName", "name",
+                     "displayName")
 _KEEP_KEYS: Final = (
-    "actionId", "trackingId", "executionId", "outputPathId", "outputPathName", "dateTime",
+    "actionId", "trackingId", "executionId", "stateId", "outputPathId", "outputPathName", "dateTime",
     "taskId", "commonModuleId", "commonModuleVersion", "dataActionId", "queueName", "queueId",
-    "warnings", "inputData", "outputData", "variables",
+    "warnings", "inputData", "outputData", "toParticipant", "fromParticipant", "languageTag", "flowExitReason",
 )
-_NAME_KEYS: Final = ("actionName", "taskName", "commonModuleName", "stateName", "name", "displayName")
+_ERROR_KEYS: Final = ("errors", "error", "errorInfo")
+_VARIABLE_KEYS: Final = ("variables", "outputVariables")
+#: Payload fields this module reads (all others are reported as unrecognised).
+_RECOGNISED: Final = frozenset(_KEEP_KEYS + _NAME_KEYS + _ERROR_KEYS + _VARIABLE_KEYS + (
+    "execution", "menuId", "dataActionName", "flowId", "flowName"))
+_FLOW_FIELDS: Final = frozenset({
+    "conversationId", "division", "flowId", "flowName", "flowVersion", "flowType", "startDateTime",
+    "endDateTime", "flowErrorReason", "flowWarningReason", "execution", "errors", "error", "errorInfo",
+    "warnings", "flowInstanceId", "instanceId", "id", "workitemId"})
+_DOCUMENT_FIELDS: Final = frozenset({"flow", "flowInstanceId", "instanceId", "id"})
 _MAX_ERROR_TEXT: Final = 2000
 
 
@@ -105,6 +136,15 @@ def is_execution_document(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("flow"), dict) and isinstance(
         obj["flow"].get("execution"), list
     )
+
+
+def is_no_reason(value: Any) -> bool:
+    """True for a ``flowErrorReason``/``flowWarningReason`` that means "none".
+
+    >>> [is_no_reason(v) for v in ("NONE", "none", " ", None, "DATA_ACTION_FAILURE")]
+    [True, True, True, True, False]
+    """
+    return value is None or (isinstance(value, str) and value.strip().lower() in ("", "none"))
 
 
 @dataclass
@@ -160,9 +200,9 @@ def _flatten(execution: list) -> tuple[list[_Item], list[int], int]:
 
 
 def _error_text(payload: dict) -> str | None:
-    """The error text of a payload's ``errors``/``error``, or None when there is none."""
+    """The error text of a payload's ``errors``/``error``/``errorInfo``, or None when there is none."""
     texts: list[str] = []
-    for key in ("errors", "error"):
+    for key in _ERROR_KEYS:
         value = payload.get(key)
         if value in (None, "", [], {}, False):
             continue
@@ -210,9 +250,10 @@ def _name(payload: dict) -> str | None:
 
 
 def _id_prefix(kind: str, payload: dict) -> str:
-    # an id when the item has one; else its name (a common module's start marker
-    # often carries only ``commonModuleName``), which is as stable across instances
-    for key in _ID_KEYS + _NAME_KEYS:
+    # a stable id when the item has one; else its name (a common module's start marker
+    # often carries only ``commonModuleName``), which is as stable across instances;
+    # the per-run executionId only as a last resort
+    for key in _STABLE_ID_KEYS + _NAME_KEYS + ("executionId",):
         value = _str_or_none(payload.get(key))
         if value:
             return f"{kind}:{value}"
@@ -249,13 +290,57 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+def _participant_time(payload: dict, key: str) -> int | None:
+    value = payload.get(key)
+    return parse_timestamp(value.get("dateTime")) if isinstance(value, dict) else None
+
+
+def _variables(payload: dict) -> tuple[dict, dict, list[str]]:
+    """``variables`` + ``outputVariables`` as ``(mapping, replaced values, unreadable keys)``.
+
+    Each is a list of ``{variableName, value}``; a mapping ``{name: value}`` is
+    read too. A list with any other entry is left to the caller as unrecognised.
+    """
+    merged: dict = {}
+    given: dict = {}
+    unreadable: list[str] = []
+    for key in _VARIABLE_KEYS:
+        value = payload.get(key)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            entries = [(str(k), v) for k, v in value.items()]
+        elif isinstance(value, list) and all(
+                isinstance(e, dict) and set(e) <= {"variableName", "value"}
+                and isinstance(e.get("variableName"), str) and e["variableName"] for e in value):
+            entries = [(e["variableName"], e.get("value")) for e in value]
+        else:
+            unreadable.append(key)
+            continue
+        for name, val in entries:
+            if key == "outputVariables" and name in merged and merged[name] != val:
+                given[name] = merged[name]
+            merged[name] = val
+    return merged, given, unreadable
+
+
 class _Clock:
     """Known times in document order, the flow window, and clamping into it."""
 
     def __init__(self, flat: list[_Item], flow_start: int | None, flow_end: int | None) -> None:
         self.start = flow_start
         self.end = flow_end
-        known = [parse_timestamp(item.payload.get("dateTime")) for item in flat]
+        known: list[int | None] = []
+        #: A turn's recorded end (``fromParticipant.dateTime``); None for every other item.
+        self.recorded_end: list[int | None] = []
+        for item in flat:
+            at = parse_timestamp(item.payload.get("dateTime"))
+            end = None
+            if item.type == "turn":
+                at = _participant_time(item.payload, "toParticipant") or at
+                end = _participant_time(item.payload, "fromParticipant")
+            known.append(at)
+            self.recorded_end.append(end)
         self.known = known
         # next_known[i]: the first known time at flat index >= i, else the flow's end.
         nxt: list[int | None] = [None] * (len(flat) + 1)
@@ -304,7 +389,7 @@ def _flow_window(flow: dict, flat: list[_Item], top: list[int]) -> tuple[int | N
     return start, end, flags
 
 
-def _metadata(doc: dict, flow: dict) -> dict:
+def _metadata(doc: dict, flow: dict, unrecognised: Counter) -> dict:
     meta: dict = {"source": "history"}
     flow_id = _str_or_none(flow.get("flowId"))
     if flow_id:
@@ -314,6 +399,9 @@ def _metadata(doc: dict, flow: dict) -> dict:
         value = _str_or_none(flow.get(src))
         if value:
             meta[dst] = value
+    division = flow.get("division")
+    if isinstance(division, dict) and _str_or_none(division.get("id")):
+        meta["division_id"] = _str_or_none(division.get("id"))
     for holder, key in ((flow, "flowInstanceId"), (flow, "instanceId"), (doc, "flowInstanceId"),
                         (doc, "instanceId"), (flow, "id"), (doc, "id")):
         value = _str_or_none(holder.get(key))
@@ -324,6 +412,12 @@ def _metadata(doc: dict, flow: dict) -> dict:
         value = _str_or_none(flow.get(src))
         if value:
             meta[dst] = value
+    for src, dst in (("flowErrorReason", "flow_error_reason"), ("flowWarningReason", "flow_warning_reason")):
+        value = _str_or_none(flow.get(src))
+        if value and not is_no_reason(value):
+            meta[dst] = value
+    if unrecognised:
+        meta["unrecognised"] = dict(sorted(unrecognised.items()))
     return meta
 
 
@@ -334,88 +428,161 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
     ``startTime``, ``endTime``, ``status``, ``errorMessage``), root first, then in
     document order. ``metadata`` suits :meth:`TraceMetadata.from_json`
     (``source="history"``, ``flow_id``; ``flow_name``, ``flow_version``,
-    ``flow_type``, ``conversation_id``, ``instance_id`` go into ``extra``).
+    ``flow_type``, ``conversation_id``, ``instance_id``, ``division_id``,
+    ``flow_error_reason``, ``unrecognised``, ... go into ``extra``).
     The rules are in the module docstring.
 
     Raises:
         TraceFormatError: ``doc`` is not an object with a ``flow`` object.
 
     Example:
-        >>> doc = {"flow": {"flowId": "f1", "flowName": "Main",
+        >>> doc = {"flow": {"flowId": "f1", "flowName": "Main", "flowErrorReason": "NONE",
         ...     "startDateTime": "2024-05-01T10:00:00Z", "endDateTime": "2024-05-01T10:00:03Z",
         ...     "execution": [{"startedFlow": {"dateTime": "2024-05-01T10:00:00Z"}},
         ...                   {"actionDecision": {"actionId": "a1", "actionName": "Check",
-        ...                                       "dateTime": "2024-05-01T10:00:01Z"}},
+        ...                                       "dateTime": "2024-05-01T10:00:01Z", "execution": []}},
         ...                   {"endedFlow": {"dateTime": "2024-05-01T10:00:03Z"}}]}}
         >>> steps, meta = execution_document_to_steps(doc)
         >>> [(s["nodeId"], s.get("parentId"), s["startTime"][11:19], s["endTime"][11:19]) for s in steps]
         [('flow:f1#0', None, '10:00:00', '10:00:03'), ('actionDecision:a1#1', 'flow:f1#0', '10:00:01', '10:00:03')]
-        >>> meta["flow_id"], meta["source"]
-        ('f1', 'history')
+        >>> meta["flow_id"], meta["source"], steps[0]["status"]
+        ('f1', 'history', 'success')
     """
     if not isinstance(doc, dict):
         raise TraceFormatError(f"an execution-history document is an object, got {type(doc).__name__}")
     flow = doc.get("flow")
     if not isinstance(flow, dict):
         raise TraceFormatError('an execution-history document needs a "flow" object')
-    execution = flow.get("execution")
-    if not isinstance(execution, list):
-        execution = []
+    return _Converter(doc, flow).run()
 
-    flat, top, skipped = _flatten(execution)
-    flow_start, flow_end, root_flags = _flow_window(flow, flat, top)
-    clock = _Clock(flat, flow_start, flow_end)
-    node_ids = _node_ids(flat)
 
-    flow_id = _str_or_none(flow.get("flowId")) or ""
-    root_id = f"flow:{flow_id}#0"
-    root: dict = {
-        "nodeId": root_id,
-        "parentId": None,
-        "startTime": to_iso(flow_start) if flow_start is not None else None,
-        "endTime": to_iso(flow_end) if flow_end is not None else None,
-        "status": "success",
-        "name": _str_or_none(flow.get("flowName")) or "flow",
-        "type": "flow",
-        "kind": "flow",
-    }
-    if flow_id:
-        root["flowId"] = flow_id
-    for key in ("flowVersion", "flowType", "conversationId"):
-        value = _str_or_none(flow.get(key))
-        if value:
-            root[key] = value
-    root.update(root_flags)
-    root_errors = [t for t in (_error_text(flow),) if t]
-    reason = _str_or_none(flow.get("flowErrorReason"))
-    if reason:
-        root_errors.append(reason)
-    root_errors += [t for t in (_error_text(flat[i].payload) for i in top if flat[i].type in FLOW_MARKERS) if t]
-    if root_errors:
-        root["status"] = "failed"
-        root["errorMessage"] = "; ".join(root_errors)[:_MAX_ERROR_TEXT]
+class _Converter:
+    """One document's conversion: the flat items, their clock, and the steps being built."""
 
-    # One slot per flat item: a step dict, or None for a marker that is no step.
-    slots: list[dict | None] = [None] * len(flat)
-    stray = 0
+    def __init__(self, doc: dict, flow: dict) -> None:
+        self.doc = doc
+        self.flow = flow
+        execution = flow.get("execution")
+        self.flat, self.top, self.skipped = _flatten(execution if isinstance(execution, list) else [])
+        self.flow_start, self.flow_end, self.root_flags = _flow_window(flow, self.flat, self.top)
+        self.clock = _Clock(self.flat, self.flow_start, self.flow_end)
+        self.node_ids = _node_ids(self.flat)
+        self.unrecognised: Counter = Counter()
+        # One slot per flat item: a step dict, or None for a marker that is no step.
+        self.slots: list[dict | None] = [None] * len(self.flat)
+        self.stray = 0
+        self.root: dict = {}
+        self.work: list[tuple[list[int], str, int | None]] = []
 
-    def set_time(step: dict, key: str, value: int | None) -> int | None:
-        value, clamped = clock.clamp(value)
+    def run(self) -> tuple[list[dict], dict]:
+        self.root = self._root()
+        for key in self.doc:
+            if key not in _DOCUMENT_FIELDS:
+                self._unrecognised(self.root, "document", key, self.doc[key])
+        # Scopes to process: (flat indices of one execution list, owner step id, end of the scope).
+        self.work = [(self.top, self.root["nodeId"], self.flow_end)]
+        while self.work:
+            self._scope(*self.work.pop())
+        if self.skipped:
+            self.root["skippedItems"] = self.skipped
+        if self.stray:
+            self.root["strayEndMarkers"] = self.stray
+        steps = [self.root] + [s for s in self.slots if s is not None]
+        return steps, _metadata(self.doc, self.flow, self.unrecognised)
+
+    # ------------------------------------------------------------ the root
+    def _root(self) -> dict:
+        flow = self.flow
+        flow_id = _str_or_none(flow.get("flowId")) or ""
+        start, end = self.flow_start, self.flow_end
+        root: dict = {
+            "nodeId": f"flow:{flow_id}#0",
+            "parentId": None,
+            "startTime": to_iso(start) if start is not None else None,
+            "endTime": to_iso(end) if end is not None else None,
+            "status": "success",
+            "name": _str_or_none(flow.get("flowName")) or "flow",
+            "type": "flow",
+            "kind": "flow",
+        }
+        if flow_id:
+            root["flowId"] = flow_id
+        for key in ("flowVersion", "flowType", "conversationId"):
+            value = _str_or_none(flow.get(key))
+            if value:
+                root[key] = value
+        for key in ("flowErrorReason", "flowWarningReason"):
+            value = _str_or_none(flow.get(key))
+            if value and not is_no_reason(value):
+                root[key] = value
+        if isinstance(flow.get("division"), dict):
+            root["division"] = flow["division"]
+        if flow.get("warnings") not in (None, [], ""):
+            root["warnings"] = flow["warnings"]
+        root.update(self.root_flags)
+        for key in flow:
+            if key not in _FLOW_FIELDS:
+                self._unrecognised(root, "flow", key, flow[key])
+        errors = [t for t in (_error_text(flow),) if t]
+        reason = _str_or_none(flow.get("flowErrorReason"))
+        if reason and not is_no_reason(reason):
+            errors.append(reason)
+        for i in self.top:
+            if self.flat[i].type in FLOW_MARKERS:
+                self._marker_into(root, i, first_only=("languageTag", "variables", "flowExitReason"))
+                errors += [t for t in (_error_text(self.flat[i].payload),) if t]
+        if errors:
+            root["status"] = "failed"
+            root["errorMessage"] = "; ".join(errors)[:_MAX_ERROR_TEXT]
+        return root
+
+    def _marker_into(self, step: dict, i: int, *, first_only: tuple[str, ...] = ()) -> None:
+        """Keep a marker's own fields on the step it belongs to (markers are no steps)."""
+        item = self.flat[i]
+        payload = item.payload
+        for key in first_only:
+            if key == "variables":
+                merged, _, _ = _variables(payload)
+                if merged and "variables" not in step:
+                    step["variables"] = merged
+            elif key in payload and payload[key] is not None and key not in step:
+                step[key] = payload[key]
+        self._scan_fields(step, item)
+
+    # ------------------------------------------------------- fields and steps
+    def _unrecognised(self, step: dict, where: str, key: Any, value: Any) -> None:
+        name = f"{where}.{key}"
+        self.unrecognised[name] += 1
+        step.setdefault("unrecognised", {})[name] = value
+
+    def _scan_fields(self, step: dict, item: _Item) -> None:
+        """Count and keep the fields of ``item`` that this module does not read."""
+        if item.type not in FLOW_MARKERS and not _BRACKET.match(item.type) and not _KNOWN_TYPE.match(item.type):
+            self.unrecognised[f"execution.{item.type}"] += 1
+        for key, value in item.payload.items():
+            if key not in _RECOGNISED:
+                self._unrecognised(step, item.type, key, value)
+        _, _, unreadable = _variables(item.payload)
+        for key in unreadable:
+            self._unrecognised(step, item.type, key, item.payload[key])
+
+    def _set_time(self, step: dict, key: str, value: int | None) -> int | None:
+        value, clamped = self.clock.clamp(value)
         step[key] = to_iso(value) if value is not None else None
         if clamped:
             step["clamped"] = True
         return value
 
-    def item_end(i: int) -> int | None:
-        return clock.next_known[flat[i].subtree_end]
+    def _item_end(self, i: int) -> int | None:
+        return self.clock.next_known[self.flat[i].subtree_end]
 
-    def base_step(i: int, kind: str, step_kind: str, parent_id: str) -> dict:
-        item = flat[i]
+    def _base_step(self, i: int, kind: str, step_kind: str, parent_id: str) -> dict:
+        item = self.flat[i]
         payload = item.payload
-        step: dict = {"nodeId": node_ids[i], "parentId": parent_id}
-        start = set_time(step, "startTime", clock.next_known[i])
+        step: dict = {"nodeId": self.node_ids[i], "parentId": parent_id}
+        start = self._set_time(step, "startTime", self.clock.next_known[i])
         step["_start"] = start
-        if clock.known[i] is None:
+        if self.clock.known[i] is None:
             step["startInferred"] = True
         step["status"] = "success"
         name = _name(payload)
@@ -425,16 +592,22 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
         for key in _KEEP_KEYS:
             if key in payload and payload[key] is not None:
                 step[key] = payload[key]
+        merged, given, _ = _variables(payload)
+        if merged:
+            step["variables"] = merged
+        if given:
+            step["variablesGiven"] = given
         if item.malformed:
             step["malformed"] = True
+        self._scan_fields(step, item)
         error = _error_text(payload)
         if error:
             step["status"] = "failed"
             step["errorMessage"] = error
         return step
 
-    def finish(step: dict, end: int | None, *, inferred: bool) -> None:
-        end = set_time(step, "endTime", end)
+    def _finish(self, step: dict, end: int | None, *, inferred: bool) -> None:
+        end = self._set_time(step, "endTime", end)
         start = step.pop("_start", None)
         if start is not None and end is not None and end < start:
             step["endTime"] = step["startTime"]
@@ -442,10 +615,22 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
         if inferred:
             step["endInferred"] = True
 
-    # Scopes to process: (flat indices of one execution list, owner step id, end of the scope).
-    work: list[tuple[list[int], str, int | None]] = [(top, root_id, flow_end)]
-    while work:
-        indices, owner_id, scope_end = work.pop()
+    def _action(self, i: int, parent_id: str, scope_end: int | None) -> dict:
+        step = self._base_step(i, self.flat[i].type, "action", parent_id)
+        recorded = self.clock.recorded_end[i]
+        if recorded is None:
+            self._finish(step, self._item_end(i), inferred=True)
+        else:  # a turn: the participant's answer is a recorded time, within its owner
+            if scope_end is not None and recorded > scope_end:
+                recorded = scope_end
+                step["clamped"] = True
+            self._finish(step, recorded, inferred=False)
+        self.slots[i] = step
+        return step
+
+    # ----------------------------------------------------------- one list
+    def _scope(self, indices: list[int], owner_id: str, scope_end: int | None) -> None:
+        flat, clock = self.flat, self.clock
         # (bracket kind, group step, flat index of a start marker holding its items nested, else -1)
         open_groups: list[tuple[str, dict, int]] = []
 
@@ -461,52 +646,51 @@ def execution_document_to_steps(doc: dict) -> tuple[list[dict], dict]:
                 # A start marker that held its items nested ends with them, unless its
                 # end marker comes right after.
                 _, nested_group, start_index = open_groups.pop()
-                finish(nested_group, item_end(start_index), inferred=True)
-            nested_owner: str | None = None
+                self._finish(nested_group, self._item_end(start_index), inferred=True)
+            nested_owner: str
             if item.type in FLOW_MARKERS:
                 nested_owner = current_parent()
+                if owner_id != self.root["nodeId"] or indices is not self.top:
+                    self._scan_fields(self.root, item)  # top-level markers were read with the root
             elif match and match.group(1) == "started":
-                group = base_step(i, kind, "group", current_parent())
-                slots[i] = group
+                group = self._base_step(i, kind, "group", current_parent())
+                self.slots[i] = group
                 open_groups.append((kind, group, i if item.children else -1))
                 nested_owner = group["nodeId"]
             elif match:
-                depth = next((d for d in range(len(open_groups) - 1, -1, -1) if open_groups[d][0] == kind), None)
-                if depth is None:
-                    stray += 1
-                else:
-                    here = clock.next_known[i]
-                    while len(open_groups) > depth + 1:
-                        _, inner, _ = open_groups.pop()
-                        inner["unclosed"] = True
-                        finish(inner, here, inferred=True)
-                    _, group, _ = open_groups.pop()
-                    error = _error_text(item.payload)
-                    if error:
-                        group["status"] = "failed"
-                        previous = group.get("errorMessage")
-                        group["errorMessage"] = f"{previous}; {error}" if previous else error
-                    if "dateTime" in item.payload:
-                        group["endDateTime"] = item.payload["dateTime"]
-                    finish(group, here, inferred=clock.known[i] is None)
+                self._close(i, kind, open_groups)
                 nested_owner = current_parent()
             else:
-                step = base_step(i, item.type, "action", current_parent())
-                finish(step, item_end(i), inferred=True)
-                slots[i] = step
-                nested_owner = step["nodeId"]
+                nested_owner = self._action(i, current_parent(), scope_end)["nodeId"]
             if item.children:
-                work.append((item.children, nested_owner, item_end(i)))
+                self.work.append((item.children, nested_owner, self._item_end(i)))
         for _, group, start_index in reversed(open_groups):
             if start_index >= 0:
-                finish(group, item_end(start_index), inferred=True)
+                self._finish(group, self._item_end(start_index), inferred=True)
             else:
                 group["unclosed"] = True
-                finish(group, scope_end, inferred=True)
+                self._finish(group, scope_end, inferred=True)
 
-    if skipped:
-        root["skippedItems"] = skipped
-    if stray:
-        root["strayEndMarkers"] = stray
-    steps = [root] + [s for s in slots if s is not None]
-    return steps, _metadata(doc, flow)
+    def _close(self, i: int, kind: str, open_groups: list[tuple[str, dict, int]]) -> None:
+        """An end marker: close the innermost open bracket of its kind (and any opened above it)."""
+        item = self.flat[i]
+        depth = next((d for d in range(len(open_groups) - 1, -1, -1) if open_groups[d][0] == kind), None)
+        if depth is None:
+            self.stray += 1
+            self._scan_fields(self.root, item)
+            return
+        here = self.clock.next_known[i]
+        while len(open_groups) > depth + 1:
+            _, inner, _ = open_groups.pop()
+            inner["unclosed"] = True
+            self._finish(inner, here, inferred=True)
+        _, group, _ = open_groups.pop()
+        error = _error_text(item.payload)
+        if error:
+            group["status"] = "failed"
+            previous = group.get("errorMessage")
+            group["errorMessage"] = f"{previous}; {error}" if previous else error
+        if "dateTime" in item.payload:
+            group["endDateTime"] = item.payload["dateTime"]
+        self._scan_fields(group, item)
+        self._finish(group, here, inferred=self.clock.known[i] is None)
