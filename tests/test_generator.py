@@ -188,7 +188,13 @@ def test_execution_document_is_deterministic_and_shaped_like_genesys():
 def test_execution_document_times_increase_in_document_order_inside_the_flow():
     for seed in range(10):
         flow = generate_execution_document(seed)["flow"]
-        times = [parse_timestamp(p["dateTime"]) for _, p in _items(flow["execution"])]
+        times = []
+        for kind, p in _items(flow["execution"]):
+            if kind == "turn":  # a turn runs from the prompt to the participant to the answer
+                times += [parse_timestamp(p["toParticipant"]["dateTime"]),
+                          parse_timestamp(p["fromParticipant"]["dateTime"])]
+            else:
+                times.append(parse_timestamp(p["dateTime"]))
         assert times == sorted(times) and len(set(times)) == len(times)
         assert parse_timestamp(flow["startDateTime"]) <= times[0]
         assert times[-1] < parse_timestamp(flow["endDateTime"])
@@ -213,3 +219,44 @@ def test_execution_document_converts_to_a_clean_trace():
         flow = doc["flow"]
         assert analysis.total_ms == (parse_timestamp(flow["endDateTime"]) - parse_timestamp(flow["startDateTime"])) / 1000
         assert analysis.anomalies == () and len(analysis.failed_nodes) == 1
+
+
+def test_execution_document_follows_the_help_page_example_and_the_converter_knows_every_field():
+    import re
+    import uuid as _uuid
+
+    from gctrace_nb.core.formats.history import execution_document_to_steps
+
+    uuid_re = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    first = generate_execution_document(1, flow_id="f", flow_version="7.0")
+    again = generate_execution_document(2, flow_id="f", flow_version="7.0")  # another run, same version
+    flow = first["flow"]
+    assert flow["flowErrorReason"] == flow["flowWarningReason"] == "NONE"
+    assert uuid_re.match(flow["division"]["id"])
+    items = _items(flow["execution"])
+    started = dict(items)["startedFlow"]
+    assert started["languageTag"] == "en-us" and isinstance(started["variables"], list)
+    assert dict(items)["endedFlow"]["flowExitReason"]
+    actions = [(k, p) for k, p in items if k.startswith(("action", "menu"))]
+    for kind, p in actions:
+        assert uuid_re.match(p["actionId"]) and isinstance(p["trackingId"], int), kind
+        assert p["outputPathId"] in ("__DEFAULT__", "__YES__", "__NO__") or uuid_re.match(p["outputPathId"])
+        assert isinstance(p["execution"], list)
+        for key in ("variables", "outputVariables"):
+            assert all(set(v) == {"variableName", "value"} for v in p.get(key, []))
+    assert {p["outputPathId"] for _, p in actions} >= {"__DEFAULT__", "__YES__", "__NO__"}
+    assert any(p["execution"] == [] for _, p in actions)
+    # the same action has the same actionId in every run of a flow version; executionIds differ
+    ids_again = [p["actionId"] for k, p in _items(again["flow"]["execution"]) if k.startswith("action")]
+    assert [p["actionId"] for k, p in actions if k.startswith("action")][:3] == ids_again[:3]
+    assert {p["executionId"] for _, p in actions}.isdisjoint({p["executionId"] for _, p in _items(
+        again["flow"]["execution"]) if "executionId" in p})
+    menu = dict(actions)["menuMenu"]
+    assert menu["menuName"] and "actionName" not in menu
+    (turn,), = [[p for k, p in _items(menu["execution"]) if k == "turn"]]
+    assert parse_timestamp(turn["toParticipant"]["dateTime"]) < parse_timestamp(turn["fromParticipant"]["dateTime"])
+    assert _uuid.UUID(menu["outputPathId"])
+    # nothing in the simulator's documents is unknown to the converter
+    for seed in range(5):
+        _, meta = execution_document_to_steps(generate_execution_document(seed))
+        assert "unrecognised" not in meta

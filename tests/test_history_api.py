@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import pytest
 
-from gctrace_nb import ApiError, JobFailed, PermissionDenied, TraceFormatError, TraceRequestInvalid
+from gctrace_nb import ApiError, JobFailed, PermissionDenied, TraceFormatError, TraceRequestInvalid, load_trace
 from gctrace_nb.api.client import GenesysClient
 from gctrace_nb.api.config import Settings
 from gctrace_nb.errors import DeadlineExceeded
@@ -123,18 +123,21 @@ def test_the_relative_downloads_form_is_resolved(sim, client):
     assert not any(r.had_authorization for r in sim.requests if r.path.startswith("/downloads/presigned/"))
 
 
-def test_pagination_follows_next_uri_and_stops_at_the_limit(sim, client):
+def test_the_query_asks_once_for_the_limit_and_warns_when_more_matched(sim, client):
     flow_id = max(sim.history_flows, key=lambda f: sum(i["flowId"] == f for i in sim.history_instances))
     expected = [i["id"] for i in sim.history_instances if i["flowId"] == flow_id]
     assert len(expected) > 10
-    found = h.query_flow_instances(client, flow_id=flow_id, page_size=4)
-    assert [i["id"] for i in found] == expected
+    found = h.query_flow_instances(client, flow_id=flow_id, limit=10)
+    assert [i["id"] for i in found] == expected[:10]
     pages = [r for r in sim.requests if r.path == h.QUERY_PATH]
-    assert len(pages) == math.ceil(len(expected) / 4)
-    assert [r.query.get("pageNumber", "1") for r in pages] == [str(n) for n in range(1, len(pages) + 1)]
+    assert [r.query for r in pages] == [{"pageSize": "10"}]  # once; no pageNumber (the SDK has none)
+    assert found.total == len(expected)
+    (warning,) = found.warnings
+    assert f"{len(expected)} flow instances matched but only 10" in warning and "--since/--until" in warning
     sim.clear_records()
-    assert len(h.query_flow_instances(client, flow_id=flow_id, page_size=4, limit=6)) == 6
-    assert len([r for r in sim.requests if r.path == h.QUERY_PATH]) == 2
+    everything = h.query_flow_instances(client, flow_id=flow_id)
+    assert [i["id"] for i in everything] == expected and everything.warnings == []
+    assert [r.query for r in sim.requests if r.path == h.QUERY_PATH] == [{"pageSize": "200"}]
 
 
 def test_time_range_criteria(sim, client):
@@ -151,20 +154,21 @@ def test_more_instances_than_one_job_takes_run_in_batches(clock):
         flow_id = max(sim.history_flows, key=lambda f: sum(i["flowId"] == f for i in sim.history_instances))
         total = sum(i["flowId"] == flow_id for i in sim.history_instances)
         assert total > h.JOB_BATCH
-        traces = h.fetch_history_traces(client, flow_id=flow_id, page_size=50)
-        assert len(traces) == min(total, h.MAX_INSTANCES)
+        traces = h.fetch_history_traces(client, flow_id=flow_id)
+        assert len(traces) == min(total, h.MAX_INSTANCES) and traces.total == total
         jobs = [r for r in sim.requests if r.method == "POST" and r.path == h.JOBS_PATH]
         assert len(jobs) == math.ceil(len(traces) / h.JOB_BATCH)
         assert all(len(json.loads(r.body)["ids"]) <= h.JOB_BATCH for r in jobs)
 
 
 # ------------------------------------------------------------------ failures
-def test_a_failed_job_raises_with_the_servers_message(sim, client):
+def test_a_failed_job_raises_job_failed(sim, client):
     sim.set_faults(fail_job=True)
     conv, _ = busiest_conversation(sim)
     with pytest.raises(JobFailed) as info:
         h.fetch_history_traces(client, conversation_id=conv)
-    assert "timed out after 10000 ms" in str(info.value)
+    # the SDK's job result has no error field: the state is all there is to say
+    assert "jobState Failed" in str(info.value)
     assert info.value.job_id
 
 
@@ -284,28 +288,31 @@ def scripted():
 ENTITY = {"id": "i1", "name": "x", "flowId": "f", "startDateTime": "2026-01-01T00:00:00Z"}
 
 
-def test_a_next_uri_loop_or_foreign_host_is_not_followed(scripted, clock):
+def test_a_next_uri_is_followed_only_on_our_host_and_never_twice(scripted, clock):
     calls = []
 
     def handler(method, path, headers, body):
         calls.append(path)
         n = len(calls)
         entities = [dict(ENTITY, id=f"i{n}")]
-        return 200, {}, {"entities": entities, "nextUri": "https://evil.example/api/v2/flows/instances/query?p=2"
-                         if n == 1 else h.QUERY_PATH + "?pageSize=50"}
+        return 200, {}, {"entities": entities, "total": 9, "nextUri": "https://evil.example/api/v2/flows/instances/query?p=2"
+                         if n == 1 else h.QUERY_PATH + "?pageSize=50" if n == 2 else None}
 
     server = scripted(handler)
     with make_client(server.url, clock) as client:
-        found = h.query_flow_instances(client, flow_id="f")
-    assert [i["id"] for i in found] == ["i1"]
-    assert len(calls) == 1 and not any("evil" in p for _, p, _ in server.seen)
+        found = h.query_flow_instances(client, flow_id="f", limit=50)
+    # the foreign nextUri's path was asked of our own host (no token to another host); the
+    # second page's nextUri repeats the first request and is not followed
+    assert [i["id"] for i in found] == ["i1", "i2"]
+    assert calls == [h.QUERY_PATH + "?pageSize=50", h.QUERY_PATH + "?p=2"]
+    assert found.total == 9 and "9 flow instances matched but only 2" in found.warnings[0]
 
     calls.clear()
     server2 = scripted(lambda m, p, hd, b: (calls.append(p) or 200, {}, {
-        "entities": [dict(ENTITY, id=f"i{len(calls)}")], "nextUri": h.QUERY_PATH + "?pageSize=1&pageNumber=2"}))
+        "entities": [dict(ENTITY, id=f"i{len(calls)}")], "nextUri": "/api/v2/elsewhere?pageSize=1"}))
     with make_client(server2.url, clock) as client:
-        found = h.query_flow_instances(client, flow_id="f", page_size=1)
-    assert len(found) == 2 and len(calls) == 2  # the repeated nextUri is not requested again
+        found = h.query_flow_instances(client, flow_id="f", limit=5)
+    assert len(found) == 1 and len(calls) == 1  # a nextUri for another endpoint is not followed
 
 
 def test_endless_paging_stops_at_the_cap(scripted, clock):
@@ -319,6 +326,7 @@ def test_endless_paging_stops_at_the_cap(scripted, clock):
     server = scripted(handler)
     with make_client(server.url, clock) as client:
         assert len(h.query_flow_instances(client, flow_id="f")) == h.MAX_INSTANCES
+    assert len(server.seen) == 1 + h.MAX_INSTANCES // 50  # the token, then 4 pages of 50
 
 
 def test_junk_from_a_hostile_server_gives_our_errors(scripted, clock):
@@ -575,3 +583,161 @@ def test_the_python_entry_points_named_in_real_genesys_md_exist():
         owner, _, attr = name.rpartition(".")
         target = getattr(gctrace_nb, owner) if owner else gctrace_nb
         assert callable(getattr(target, attr, None)), f"docs/real-genesys.md names {name}, which does not exist"
+
+
+# ------------------------------------------- a server holding clients to the SDK's models
+class SdkModelServer:
+    """Answers only what ``purecloudplatformclientv2`` models: the query takes ``pageSize`` (and
+    ``indexOnly``) and a ``CriteriaQuery``, sends one page and no ``nextUri``; jobs take
+    ``ExecutionDataRequest {"ids"}`` and answer ``GetFlowExecutionDataJobResult`` with
+    ``ExecutionDataEntity`` (``statusCode`` a string). ``matching`` instances of ``flow_id``."""
+
+    def __init__(self, scripted, *, flow_id: str = "F", matching: int = 150, extra_field: bool = False) -> None:
+        from gctrace_nb.simulator import generate_execution_document
+        from gctrace_nb.simulator.criteria import QueryError, check_query
+
+        self.ids = [f"inst-{n:03d}" for n in range(matching)]
+        self.queries: list[str] = []
+        self.jobs: dict[str, list[str]] = {}
+        self.served: dict[str, bytes] = {}
+
+        def document(instance: str) -> bytes:
+            doc = generate_execution_document(int(instance[5:]), conversation_id=f"conv-{instance}", flow_id=flow_id,
+                                              flow_version="3.0", start=f"2026-01-1{int(instance[5:]) % 9}T09:00:00Z")
+            if extra_field:
+                doc["flow"]["execution"][1]["actionPlayAudio"]["promptLengthMs"] = 1834
+            return json.dumps(doc).encode()
+
+        def handler(method, path, headers, body):
+            parts = path.split("?", 1)
+            route, query = parts[0], dict(p.split("=", 1) for p in parts[1].split("&")) if len(parts) > 1 else {}
+            if route == h.QUERY_PATH and method == "POST":
+                self.queries.append(path)
+                if set(query) - {"pageSize", "indexOnly"}:
+                    return 400, {}, {"message": f"unknown query parameters {sorted(query)}", "status": 400}
+                size = int(query.get("pageSize", 50))
+                try:
+                    groups = check_query(json.loads(body))
+                except (QueryError, ValueError) as exc:
+                    return 400, {}, {"message": str(exc), "status": 400}
+                assert groups == [{"criteria": {"key": "FlowId", "operator": "eq", "value": flow_id}}]
+                entities = [dict(ENTITY, id=i, flowId=flow_id, flowErrorReason="NONE") for i in self.ids]
+                return 200, {}, {"entities": entities[:min(size, 200)], "pageSize": size, "total": len(self.ids)}
+            if route == h.JOBS_PATH and method == "POST":
+                request = json.loads(body)
+                if set(request) != {"ids"} or not 1 <= len(request["ids"]) <= 100:
+                    return 400, {}, {"message": "ExecutionDataRequest {ids}", "status": 400}
+                job_id = f"job-{len(self.jobs) + 1}"
+                self.jobs[job_id] = request["ids"]
+                return 202, {}, {"id": job_id, "jobState": "Registered", "entities": []}
+            if route.startswith(h.JOBS_PATH + "/") and method == "GET":
+                job_id = route.rsplit("/", 1)[1]
+                return 200, {}, {"id": job_id, "jobState": "Success", "selfUri": route, "entities": [
+                    {"id": i, "downloadUri": f"{server.url}/dl/{i}?X-Amz-Signature=s", "failed": False,
+                     "statusCode": "200"} for i in self.jobs[job_id]]}
+            if route.startswith("/dl/") and "Authorization" not in headers:
+                instance = route.rsplit("/", 1)[1]
+                self.served[instance] = document(instance)
+                return 200, {}, self.served[instance]
+            return 404, {}, {"message": "not found", "status": 404}
+
+        server = scripted(handler)
+        self.url = server.url
+
+
+def cli_env(monkeypatch):
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "x")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "y")
+    for name in ("GENESYS_REGION", "GENESYS_API_URL", "GENESYS_LOGIN_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_cli_history_limit_120_against_the_sdks_models_saves_120_traces(scripted, tmp_path, capsys, monkeypatch):
+    cli_env(monkeypatch)
+    server = SdkModelServer(scripted, matching=150)
+    out_dir = tmp_path / "D"
+    status, out, err = run_cli(["history", "--flow-id", "F", "--limit", "120", "--save-dir", str(out_dir),
+                                "--format", "json", *hosts(server.url)], capsys)
+    assert status == 0, err
+    printed = json.loads(out)
+    assert len(printed) == 120 == len(list(out_dir.glob("*.json")))
+    assert server.queries == [h.QUERY_PATH + "?pageSize=120"]  # once, pageSize = --limit, no pageNumber
+    assert sorted(len(ids) for ids in server.jobs.values()) == [20, 100]
+    warning = "150 flow instances matched but only 120 were fetched"
+    assert all(warning in item["warnings"][0] and "--since/--until" in item["warnings"][0] for item in printed)
+    assert f"warning: {warning}" in err
+    for item in printed[:5]:  # each saved trace analyses like the download it came from
+        expected = load_trace(json.loads(server.served[item["instance_id"]])).analysis
+        assert item["total_ms"] == expected.total_ms and item["bottleneck"]["node_id"] == expected.bottleneck.node_id
+        assert item["failed_nodes"] == list(expected.failed_nodes) and "unrecognised" not in item
+
+
+def test_cli_history_text_shows_the_warning_and_counts_unrecognised_fields(scripted, capsys, monkeypatch):
+    cli_env(monkeypatch)
+    server = SdkModelServer(scripted, matching=3, extra_field=True)
+    status, out, err = run_cli(["history", "--flow-id", "F", "--limit", "2", *hosts(server.url)], capsys)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("warning: 3 flow instances matched but only 2 were fetched (the limit of 2)")
+    unrecognised = [line for line in lines if "unrecognised fields" in line]
+    assert len(unrecognised) == 2 and all("1 (actionPlayAudio.promptLengthMs)" in line for line in unrecognised)
+
+
+def test_keep_raw_writes_each_download_untouched(sim, client, tmp_path):
+    conv, instances = busiest_conversation(sim)
+    raw = tmp_path / "raw" / "nested"
+    traces = h.fetch_history_traces(client, conversation_id=conv, keep_raw=raw)
+    assert sorted(traces.raw_paths) == sorted(i["id"] for i in instances) and traces.raw_errors == []
+    for instance_id, path in traces.raw_paths.items():
+        assert path == str(raw / f"{instance_id}.json")
+        assert json.loads((raw / f"{instance_id}.json").read_bytes()) == sim.execution_documents[instance_id]
+    # what was kept is a download gctrace reads again as the same trace
+    for trace in traces:
+        again = load_trace(traces.raw_paths[trace.metadata.extra["instance_id"]])
+        assert again.analysis.to_json() == trace.analysis.to_json()
+
+
+def test_cli_keep_raw_keeps_even_a_download_that_cannot_be_read(scripted, tmp_path, capsys, monkeypatch):
+    cli_env(monkeypatch)
+    doc = json.dumps({"flow": {"startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-01-01T00:00:01Z",
+                               "execution": []}}).encode()
+
+    def handler(method, path, headers, body):
+        if path.startswith(h.QUERY_PATH):
+            return 200, {}, {"entities": [dict(ENTITY, id="good"), dict(ENTITY, id="odd")], "total": 2}
+        if path.startswith(h.JOBS_PATH):
+            return 200, {}, {"id": "j", "jobState": "Success", "entities": [
+                {"id": i, "downloadUri": f"{server.url}/dl/{i}", "statusCode": "200"} for i in ("good", "odd")]}
+        return 200, {}, doc if path == "/dl/good" else b"<html>not what we expected</html>"
+
+    server = scripted(handler)
+    raw = tmp_path / "raw"
+    status, out, err = run_cli(["history", "--flow-id", "f", *hosts(server.url), "--keep-raw", str(raw),
+                                "--save-dir", str(tmp_path / "traces"), "--format", "json"], capsys)
+    assert status == 3 and "odd skipped" in err and "kept 2 raw download(s)" in err
+    assert (raw / "good.json").read_bytes() == doc
+    assert (raw / "odd.json").read_bytes() == b"<html>not what we expected</html>"
+    (item,) = json.loads(out)
+    assert item["raw_file"] == str(raw / "good.json") and item["file"] == str(tmp_path / "traces" / "good.json")
+
+
+def test_cli_keep_raw_refuses_the_save_dir_and_a_file(cli_sim, tmp_path, capsys):
+    conv, _ = busiest_conversation(cli_sim)
+    status, _, err = run_cli(["history", "--conversation-id", conv, *hosts(cli_sim.api_url),
+                              "--save-dir", str(tmp_path), "--keep-raw", str(tmp_path / "." )], capsys)
+    assert status == 2 and "another directory" in err
+    (tmp_path / "f").write_text("")
+    status, _, err = run_cli(["history", "--conversation-id", conv, *hosts(cli_sim.api_url),
+                              "--keep-raw", str(tmp_path / "f")], capsys)
+    assert status == 2 and "not a directory" in err
+    assert cli_sim.requests == []
+
+
+def test_a_raw_download_that_cannot_be_written_is_a_warning_not_a_lost_trace(sim, client, tmp_path):
+    conv, instances = busiest_conversation(sim)
+    blocked = instances[0]["id"]
+    (tmp_path / f"{blocked}.json").mkdir()  # a directory where the file should go
+    traces = h.fetch_history_traces(client, conversation_id=conv, keep_raw=tmp_path)
+    assert len(traces) == len(instances)
+    assert [i for i, _ in traces.raw_errors] == [blocked] and blocked not in traces.raw_paths
+    assert any(f"could not keep the raw download of instance {blocked}" in w for w in traces.warnings)

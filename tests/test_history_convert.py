@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -372,3 +373,131 @@ def test_an_item_without_ids_is_named_by_its_name():
     steps, _ = execution_document_to_steps(doc)
     assert [s["nodeId"] for s in steps] == ["flow:f#0", "commonModule:Billing#1", "actionCallData:4#1"]
     assert steps[2]["parentId"] == "commonModule:Billing#1"
+
+
+# ------------------------------------------------ the help page's example, rebuilt
+EXAMPLE = Path(__file__).parent / "data" / "history_help_page_example.json"
+
+
+def example() -> dict:
+    """Genesys's help-page example ("Historical flow execution data overview"), rebuilt from the
+    fields it shows and genesys-api.md names (our ids and times): a bot state with ask-for-intent,
+    ask-for-slot (with a turn), decisions leaving by __YES__/__NO__, a data action with variables
+    and outputVariables, then a menu (menuName, a turn) and a transfer; flowErrorReason "NONE"."""
+    return json.loads(EXAMPLE.read_text(encoding="utf-8"))
+
+
+def espan(step):
+    """A step's (start, end) in ms after the example's start."""
+    base = parse_timestamp(example()["flow"]["startDateTime"])
+    return ((parse_timestamp(step["startTime"]) - base) / 1000, (parse_timestamp(step["endTime"]) - base) / 1000)
+
+
+def test_the_help_page_example_analyses_with_no_invented_failure():
+    doc = example()
+    steps, meta = execution_document_to_steps(doc)
+    s = by_id(steps)
+    flow = doc["flow"]
+    state_id = flow["execution"][1]["startedBotState"]["stateId"]
+    root = s[f"flow:{flow['flowId']}#0"]
+    assert root["status"] == "success" and "errorMessage" not in root  # "NONE" is no error
+    assert "flowErrorReason" not in root and (root["flowExitReason"], root["languageTag"]) == ("TRANSFER", "en-us")
+    assert meta["division_id"] == flow["division"]["id"] and "unrecognised" not in meta
+    assert not any("unrecognised" in step for step in steps)
+    # names come from menuName / actionName; an action without a name is named by its type
+    assert s["menuMenu:16#1"]["name"] == "Main menu"
+    assert (s["actionCallData:14#1"]["name"], s["actionDecision:15#1"]["name"]) == ("Get balance", "Balance due?")
+    assert s["actionAskForIntent:11#1"]["name"] == "actionAskForIntent"
+    assert [s[f"actionDecision:{n}#1"]["outputPathId"] for n in (13, 15)] == ["__YES__", "__NO__"]
+    # what the data action was given and returned, as one mapping
+    assert s["actionCallData:14#1"]["variables"] == {"Flow.AccountNumber": "40021337", "Flow.Balance": "42.10"}
+    assert s["actionAskForSlot:12#1"]["variables"] == {"Slot.AccountNumber": "40021337"}
+    assert "variables" not in s["actionDecision:13#1"]  # an empty list says nothing
+    # the bot state is a group keyed by its stateId, ended by its end marker
+    group = s[f"botState:{state_id}#1"]
+    assert (group["kind"], group["parentId"], espan(group)) == ("group", root["nodeId"], (0, 17_510))
+    assert not group.get("endInferred")
+    assert {x["nodeId"] for x in steps if x["parentId"] == group["nodeId"]} == {
+        "actionAskForIntent:11#1", "actionAskForSlot:12#1", "actionDecision:13#1", "actionCallData:14#1",
+        "actionDecision:15#1"}
+    # a turn spans the prompt to the participant's answer (recorded times, not inferred)
+    for turn_id, parent, window in (("turn:12#1", "actionAskForSlot:12#1", (7_100, 16_000)),
+                                    ("turn:16#1", "menuMenu:16#1", (17_530, 27_000))):
+        turn = s[turn_id]
+        assert (turn["parentId"], espan(turn)) == (parent, window)
+        assert not turn.get("endInferred") and not turn.get("startInferred")
+    assert espan(s["menuMenu:16#1"]) == (17_520, 28_000)
+
+    a = load_trace(doc).analysis
+    assert a.total_ms == 32_853.0
+    assert a.failed_nodes == () and a.anomalies == ()
+    assert (a.bottleneck.node_id, a.bottleneck.critical_ms) == ("turn:16#1", 9_470.0)  # the caller choosing
+    assert a.critical_ms["turn:12#1"] == 8_900.0 and a.critical_ms["actionAskForIntent:11#1"] == 7_054.0
+
+
+def test_ids_are_the_same_in_another_run_of_the_same_flow_version():
+    first = example()
+    second = copy.deepcopy(first)
+    for entry in second["flow"]["execution"]:
+        payload = next(iter(entry.values()))
+        if "executionId" in payload:
+            payload["executionId"] = "another-run-" + payload["executionId"][:8]  # per run
+    ids = [x["nodeId"] for x in execution_document_to_steps(first)[0]]
+    assert ids == [x["nodeId"] for x in execution_document_to_steps(second)[0]]
+
+
+@pytest.mark.parametrize("reason", ["NONE", "none", "None", "", " "])
+def test_a_none_flow_error_reason_is_no_error(reason):
+    doc = {"flow": {"flowErrorReason": reason, "flowWarningReason": reason, "startDateTime": t(0),
+                    "endDateTime": t(10), "execution": []}}
+    steps, meta = execution_document_to_steps(doc)
+    assert steps[0]["status"] == "success" and "flow_error_reason" not in meta
+
+
+def test_errors_error_and_error_info_all_fail_an_item():
+    doc = {"flow": {"startDateTime": t(0), "endDateTime": t(100), "execution": [
+        item("actionA", 10, trackingId=1, errors=[{"errorCode": "E1", "message": "one"}]),
+        item("actionB", 20, trackingId=2, error={"message": "two"}),
+        item("actionC", 30, trackingId=3, errorInfo={"code": "gateway.timeout", "message": "three"}),
+        item("actionD", 40, trackingId=4, errors=[], error=None, errorInfo={}),
+    ]}}
+    s = by_id(execution_document_to_steps(doc)[0])
+    assert [s[f"action{k}:{n}#1"]["status"] for n, k in enumerate("ABCD", 1)] == ["failed"] * 3 + ["success"]
+    assert s["actionC:3#1"]["errorMessage"] == "gateway.timeout: three"
+
+
+def test_unrecognised_fields_are_kept_and_counted_not_dropped():
+    doc = {"flow": {"startDateTime": t(0), "endDateTime": t(100), "newFlowField": 1, "execution": [
+        item("startedFlow", 0, surprise="x"),
+        item("actionCallData", 10, trackingId=1, latencyMs=42, variables=[{"name": "odd shape"}]),
+        item("actionCallData", 20, trackingId=2, latencyMs=7),
+        item("somethingNew", 30, trackingId=3),
+    ]}, "envelope": {"v": 2}}
+    steps, meta = execution_document_to_steps(doc)
+    s = by_id(steps)
+    assert meta["unrecognised"] == {
+        "actionCallData.latencyMs": 2, "actionCallData.variables": 1, "document.envelope": 1,
+        "execution.somethingNew": 1, "flow.newFlowField": 1, "startedFlow.surprise": 1}
+    assert s["actionCallData:1#1"]["unrecognised"] == {"actionCallData.latencyMs": 42,
+                                                      "actionCallData.variables": [{"name": "odd shape"}]}
+    assert steps[0]["unrecognised"] == {"document.envelope": {"v": 2}, "flow.newFlowField": 1,
+                                        "startedFlow.surprise": "x"}
+    assert load_trace(doc).metadata.extra["unrecognised"] == meta["unrecognised"]
+
+
+def test_an_output_variable_that_replaces_an_input_keeps_both():
+    doc = {"flow": {"startDateTime": t(0), "endDateTime": t(100), "execution": [
+        item("actionUpdateData", 10, trackingId=1, variables=[{"variableName": "Flow.N", "value": "1"}],
+             outputVariables=[{"variableName": "Flow.N", "value": "2"}])]}}
+    step = by_id(execution_document_to_steps(doc)[0])["actionUpdateData:1#1"]
+    assert step["variables"] == {"Flow.N": "2"} and step["variablesGiven"] == {"Flow.N": "1"}
+
+
+def test_a_turn_without_an_answer_ends_where_the_next_item_starts():
+    doc = {"flow": {"startDateTime": t(0), "endDateTime": t(1_000), "execution": [
+        item("menuMenu", 100, trackingId=5, menuName="Main", execution=[
+            {"turn": {"toParticipant": {"dateTime": t(150)}}}]),
+        item("actionDisconnect", 600, trackingId=6)]}}
+    s = by_id(execution_document_to_steps(doc)[0])
+    assert span(s["turn:5#1"]) == (150, 600) and s["turn:5#1"]["endInferred"]
+    assert s["menuMenu:5#1"]["name"] == "Main"

@@ -451,62 +451,95 @@ def test_webhook_delay_provokes_client_timeouts(sim):
 
 # -- execution history ----------------------------------------------------------------------
 
-def query(api: Api, items: list, page_size: int = 25, page_number: int = 1) -> requests.Response:
-    return api("POST", f"/api/v2/flows/instances/query?pageSize={page_size}&pageNumber={page_number}",
-               json={"query": items})
+def query(api: Api, items: list, page_size: int | None = 25) -> requests.Response:
+    suffix = f"?pageSize={page_size}" if page_size is not None else ""
+    return api("POST", f"/api/v2/flows/instances/query{suffix}", json={"query": items})
 
 
-ALL = [{"criteria": {"key": "FlowStartDateTime", "operator": "gte", "value": "2000-01-01T00:00:00Z"}}]
+def item(key: str, value: str, operator: str = "eq") -> dict:
+    """A CriteriaItem, as the SDK's models serialise it."""
+    return {"key": key, "operator": operator, "value": value}
 
 
-def test_history_query_paginates_with_next_uri(sim, api):
-    seen, pages = [], []
-    path = "/api/v2/flows/instances/query?pageSize=25"
-    while path:
-        page = api("POST", path, json={"query": ALL}).json()
-        pages.append(len(page["entities"]))
-        seen.extend(e["id"] for e in page["entities"])
-        path = page.get("nextUri")
-    assert pages == [25, 25, 10]
-    assert seen == [e["id"] for e in sim.history_instances] and len(set(seen)) == 60
-    entity = sim.history_instances[0]
+ALL = [{"criteria": item("FlowStartDateTime", "2000-01-01T00:00:00Z", "gte")}]
+#: FlowExecutionDataQueryResult's fields in the SDK (models/flow_execution_data_query_result.py)
+QUERY_RESULT_FIELDS = {"id", "name", "startDateTime", "endDateTime", "flowId", "flowVersion", "conversationId",
+                       "workitemId", "flowType", "flowErrorReason", "flowWarningReason", "flowName", "selfUri"}
+
+
+def test_history_query_is_one_page_of_page_size_with_the_total(sim, api):
+    page = query(api, ALL, page_size=None).json()  # the SDK's default page size is 50
+    assert len(page["entities"]) == 50 and page["total"] == 60 and page["pageSize"] == 50
+    assert "nextUri" not in page
+    page = query(api, ALL, page_size=200).json()
+    assert [e["id"] for e in page["entities"]] == [e["id"] for e in sim.history_instances]
+    assert page["total"] == 60 and "nextUri" not in page
+    entity = page["entities"][0]
     assert {"id", "name", "flowId", "flowName", "flowVersion", "flowType", "conversationId", "startDateTime",
-            "endDateTime", "flowErrorReason", "flowWarningReason"} <= set(entity)
+            "endDateTime", "flowErrorReason", "flowWarningReason"} <= set(entity) <= QUERY_RESULT_FIELDS
+    assert entity["flowType"] == entity["flowType"].lower() and entity["flowErrorReason"] == "NONE"
 
 
-def test_history_query_criteria(sim, api):
+def test_history_query_has_no_page_number(sim, api):
+    r = api("POST", "/api/v2/flows/instances/query?pageSize=25&pageNumber=2", json={"query": ALL})
+    assert "pageNumber" in assert_error_body(r, 400, "bad.request")["message"]
+    assert query(api, ALL).json()["total"] == 60
+    assert api("POST", "/api/v2/flows/instances/query?pageSize=5&indexOnly=true", json={"query": ALL}).ok
+
+
+def test_history_query_criteria_groups_follow_the_sdk(sim, api):
     target = sim.history_instances[10]
-    conv = query(api, [{"criteria": {"key": "ConversationId", "operator": "eq", "value": target["conversationId"]}}])
-    assert target["id"] in [e["id"] for e in conv.json()["entities"]]
-    assert all(e["conversationId"] == target["conversationId"] for e in conv.json()["entities"])
-    by_flow = query(api, [{"criteria": {"key": "FlowId", "operator": "eq", "value": target["flowId"]}}],
-                    page_size=200).json()
+    conv = query(api, [{"criteria": item("ConversationId", target["conversationId"])}]).json()
+    assert target["id"] in [e["id"] for e in conv["entities"]]
+    assert all(e["conversationId"] == target["conversationId"] for e in conv["entities"])
+    by_flow = query(api, [{"criteria": item("FlowId", target["flowId"])}], page_size=200).json()
     assert by_flow["total"] == sum(e["flowId"] == target["flowId"] for e in sim.history_instances)
     lo, hi = sim.history_instances[5]["startDateTime"], sim.history_instances[14]["startDateTime"]
-    window = query(api, [{"and": [
-        {"criteria": {"key": "FlowStartDateTime", "operator": "gte", "value": lo}},
-        {"criteria": {"key": "FlowStartDateTime", "operator": "lte", "value": hi}}]}]).json()
+    # 'and' is a list of CriteriaItem (not of groups)
+    window = query(api, [{"and": [item("FlowStartDateTime", lo, "gte"), item("FlowStartDateTime", hi, "lte")]}]
+                   ).json()
     assert [e["id"] for e in window["entities"]] == [e["id"] for e in sim.history_instances[5:15]]
-    either = query(api, [{"or": [
-        {"criteria": {"key": "ConversationId", "operator": "eq", "value": sim.history_instances[0]["conversationId"]}},
-        {"not": {"criteria": {"key": "FlowStartDateTime", "operator": "gte", "value": "2000-01-01T00:00:00Z"}}}]}])
-    assert either.json()["total"] >= 1 and "nextUri" not in either.json()
+    # several groups are ANDed, and one group's parts too
+    both = query(api, [{"criteria": item("FlowStartDateTime", lo, "gte")},
+                       {"criteria": item("FlowStartDateTime", hi, "lte"),
+                        "not": [item("ConversationId", sim.history_instances[5]["conversationId"])]}]).json()
+    assert [e["id"] for e in both["entities"]] == [
+        e["id"] for e in sim.history_instances[5:15] if e["conversationId"] != sim.history_instances[5]["conversationId"]]
+    first, last = sim.history_instances[0], sim.history_instances[-1]
+    either = query(api, [{"or": [item("ConversationId", first["conversationId"]),
+                                 item("ConversationId", last["conversationId"])]}]).json()
+    assert {e["conversationId"] for e in either["entities"]} == {first["conversationId"], last["conversationId"]}
+    actions = {p["actionId"] for i in sim.execution_documents[first["id"]]["flow"]["execution"]
+               for p in i.values() if p.get("actionId")}
+    by_action = query(api, [{"criteria": item("FlowActionId", sorted(actions)[0])}], page_size=200).json()
+    assert first["id"] in [e["id"] for e in by_action["entities"]]
 
 
-def test_history_query_caps_results_at_200(clock):
+def test_history_query_refuses_a_nested_group_as_the_sdks_model_would(sim, api):
+    nested = [{"and": [{"criteria": item("FlowId", "f")}, {"criteria": item("ConversationId", "c")}]}]
+    r = query(api, nested)
+    assert "nested group" in assert_error_body(r, 400, "bad.request")["message"]
+    r = query(api, [{"criteria": [item("FlowId", "f"), item("ConversationId", "c")]}])
+    assert "one CriteriaItem" in assert_error_body(r, 400, "bad.request")["message"]
+
+
+def test_history_query_total_counts_every_match_past_the_200_cap(clock):
     with Simulator(clock=clock, history_instances=230) as sim:
         page = query(Api(sim), ALL, page_size=200).json()
-        assert page["total"] == 200 and len(page["entities"]) == 200 and "nextUri" not in page
+        assert page["total"] == 230 and len(page["entities"]) == 200 and "nextUri" not in page
 
 
 @pytest.mark.parametrize("path, body, text", [
     ("?pageSize=0", {"query": ALL}, "pageSize must be between 1 and 200"),
     ("?pageSize=201", {"query": ALL}, "pageSize must be between 1 and 200"),
     ("", {"query": []}, "at least one criteria"),
-    ("", {"query": [{"criteria": {"key": "Colour", "operator": "eq", "value": "x"}}]}, "Invalid criteria key"),
-    ("", {"query": [{"criteria": {"key": "FlowId", "operator": "near", "value": "x"}}]}, "Invalid criteria operator"),
-    ("", {"query": [{"criteria": {"key": "FlowStartDateTime", "operator": "gte", "value": "yesterday"}}]},
-     "not an ISO-8601"),
+    ("", {"query": [{}]}, "has no criteria"),
+    ("", {"query": [{"criteria": item("Colour", "x")}]}, "Invalid criteria key"),
+    ("", {"query": [{"criteria": item("FlowName", "x")}]}, "Invalid criteria key"),  # not a key in the SDK
+    ("", {"query": [{"criteria": item("BotId", "x")}]}, "does not evaluate"),
+    ("", {"query": [{"criteria": item("FlowId", "x", "near")}]}, "Invalid criteria operator"),
+    ("", {"query": [{"criteria": item("FlowStartDateTime", "yesterday", "gte")}]}, "not an ISO-8601"),
+    ("", {"query": [{"criteria": item("FlowId", "x"), "also": 1}]}, "unknown field"),
 ])
 def test_history_query_rejects_bad_requests(sim, api, path, body, text):
     r = api("POST", "/api/v2/flows/instances/query" + path, json=body)
@@ -531,7 +564,7 @@ def test_history_job_states_and_presigned_download(sim, api, clock, caplog):
     done = poll()
     assert done["jobState"] == "Success"
     assert [e["id"] for e in done["entities"]] == ids
-    assert all(e["failed"] is False and e["statusCode"] == 200 for e in done["entities"])
+    assert all(e["failed"] is False and e["statusCode"] == "200" for e in done["entities"])  # a string
     uri = done["entities"][0]["downloadUri"]
     assert uri.startswith(f"{sim.api_url}/downloads/presigned/") and "X-Amz-Expires=300" in uri
     r = requests.get(uri, timeout=5)  # no Authorization header
@@ -570,13 +603,13 @@ def test_history_job_entities_failed_for_unknown_ids_and_by_fault(sim, api, cloc
     job_id = start_history_job(api, known + ["no-such-instance"])
     clock.advance(5)
     entities = api("GET", f"/api/v2/flows/instances/jobs/{job_id}").json()["entities"]
-    assert entities[2] == {"id": "no-such-instance", "failed": True, "statusCode": 404}
+    assert entities[2] == {"id": "no-such-instance", "failed": True, "statusCode": "404"}
     sim.set_faults(history_entity_404=True)
     job_id = start_history_job(api, known)
     clock.advance(5)
     entities = api("GET", f"/api/v2/flows/instances/jobs/{job_id}").json()["entities"]
     assert entities[0]["failed"] is False and "downloadUri" in entities[0]
-    assert entities[1] == {"id": known[1], "failed": True, "statusCode": 404}
+    assert entities[1] == {"id": known[1], "failed": True, "statusCode": "404"}
 
 
 def test_history_job_fails_with_fail_job(sim, api, clock):
@@ -584,7 +617,8 @@ def test_history_job_fails_with_fail_job(sim, api, clock):
     job_id = start_history_job(api, [sim.history_instances[0]["id"]])
     clock.advance(5)
     body = api("GET", f"/api/v2/flows/instances/jobs/{job_id}").json()
-    assert body["jobState"] == "Failed" and body["errorInfo"]["message"]
+    # GetFlowExecutionDataJobResult has no error field: a Failed job says nothing more
+    assert body["jobState"] == "Failed" and set(body) <= {"id", "name", "entities", "jobState", "selfUri"}
 
 
 def test_history_job_rejects_bad_ids_and_unknown_jobs(sim, api):
@@ -606,6 +640,9 @@ def test_download_api_form_resolves_to_a_presigned_url(sim, api, clock):
     redirect = api("GET", uri, allow_redirects=False)
     assert redirect.status_code == 303 and "/downloads/presigned/" in redirect.headers["Location"]
     assert_error_body(api("GET", "/api/v2/downloads/unknown"), 404, "not.found")
+    sim.set_faults(forbidden=True)  # /api/v2/downloads/{id} needs no permission, only a token
+    assert api("GET", uri, params={"issueRedirect": "false"}).status_code == 200
+    assert api("POST", "/api/v2/flows/instances/jobs", json={"ids": [instance]}).status_code == 403
 
 
 def test_single_instance_endpoint(sim, api):

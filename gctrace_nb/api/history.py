@@ -2,8 +2,10 @@
 
 Flow execution history (``genesys-api.md`` §B), in four calls:
 
-1. :func:`query_flow_instances`: ``POST /api/v2/flows/instances/query`` with the
-   criteria, page by page (``nextUri``), up to the API's cap of 200 instances.
+1. :func:`query_flow_instances`: ``POST /api/v2/flows/instances/query?pageSize=N``
+   with the criteria, once (the SDK's call has no page number; a ``nextUri``
+   is followed only when the listing carries one), up to the API's cap of 200
+   instances; a ``total`` above what came back becomes a warning.
 2. :func:`start_instances_job`: ``POST /api/v2/flows/instances/jobs {"ids": [...]}``.
 3. :func:`wait_instances_job`: poll ``GET /api/v2/flows/instances/jobs/{id}``
    until ``jobState`` is ``Success`` or ``Failed``, with the shared
@@ -14,7 +16,9 @@ Flow execution history (``genesys-api.md`` §B), in four calls:
    ``GET /api/v2/downloads/{id}?issueRedirect=false``.
 
 :func:`fetch_history_traces` runs all four and converts each download with
-:func:`gctrace_nb.core.formats.history.execution_document_to_steps`.
+:func:`gctrace_nb.core.formats.history.execution_document_to_steps` (``keep_raw=DIR``
+also writes each download untouched). What is confirmed by the official SDK and
+what is our reading: ``docs/real-genesys.md``.
 :func:`run_action_test` runs ``POST /api/v2/integrations/actions/{id}/test``.
 """
 
@@ -23,7 +27,9 @@ from __future__ import annotations
 import json as _json
 import logging
 import os
+import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Final, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -40,7 +46,7 @@ from ..core.formats.history import parse_timestamp
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import GenesysClient
-    from ..core.model import Trace
+    from ..core.model import Trace, TraceMetadata
 
 __all__ = [
     "MAX_INSTANCES",
@@ -52,7 +58,10 @@ __all__ = [
     "get_instances_job",
     "wait_instances_job",
     "download_entity",
+    "download_entity_bytes",
     "fetch_history_traces",
+    "HistoryList",
+    "safe_file_stem",
     "run_action_test",
 ]
 
@@ -67,6 +76,8 @@ JOBS_PATH: Final = "/api/v2/flows/instances/jobs"
 DOWNLOADS_PATH: Final = "/api/v2/downloads/"
 #: A download larger than this is refused (a flow's execution data is far smaller).
 MAX_DOWNLOAD_BYTES: Final = 64 * 1024 * 1024
+#: The most query pages followed through ``nextUri`` (each must bring a new instance).
+_MAX_PAGES: Final = 20
 _US: Final = timedelta(microseconds=1)
 _DONE_STATES: Final = frozenset({"success", "failed"})
 _TRANSIENT_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
@@ -149,21 +160,51 @@ def _json_body(resp: requests.Response, what: str) -> Any:
                        correlation_id=resp.headers.get("ININ-Correlation-Id")) from None
 
 
-def _next_page_path(next_uri: Any, api_url: str) -> str | None:
+def _next_page_path(next_uri: Any) -> str | None:
     """The path and query of a ``nextUri`` for the query endpoint, or None.
 
-    A relative ``nextUri`` (what Genesys sends) or one on our own API host is
-    followed there; one naming another host or another endpoint is not.
+    Only its path and query are used, always on our own API host: a relative
+    ``nextUri`` is followed as it is, and an absolute one naming another host
+    never gets our token. A ``nextUri`` for another endpoint is not followed.
     """
     if not isinstance(next_uri, str) or not next_uri.strip():
         return None
     parts = urlsplit(next_uri.strip())
-    own = urlsplit(api_url)
-    if (parts.scheme or parts.netloc) and (parts.scheme, parts.netloc) != (own.scheme, own.netloc):
-        return None
     if parts.path.rstrip("/") != QUERY_PATH:
         return None
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+class HistoryList(list):
+    """A list (of instances or traces) with what the query said besides them.
+
+    ``total`` is the listing's ``total`` (how many instances matched, as the
+    service counts them; None when it did not say) and ``warnings`` the
+    sentences worth showing a user, e.g. that more matched than came back.
+    """
+
+    def __init__(self, items: Any = (), *, total: int | None = None, warnings: list[str] | None = None) -> None:
+        super().__init__(items)
+        self.total = total
+        self.warnings: list[str] = list(warnings or [])
+        #: ``keep_raw``: instance id -> the file its untouched download was written to
+        self.raw_paths: dict[str, str] = {}
+        #: ``keep_raw``: ``(instance id, OSError)`` for each download that could not be written
+        self.raw_errors: list[tuple[str, OSError]] = []
+
+
+def _more_matched(total: int | None, returned: int, limit: int) -> str | None:
+    """The warning for a listing whose ``total`` is more than what came back, else None.
+
+    >>> print(_more_matched(150, 120, 120))
+    150 flow instances matched but only 120 were fetched (the limit of 120); narrow the query with a time range (--since/--until) to get the rest
+    """
+    if total is None or total <= returned:
+        return None
+    why = (f"the limit of {limit}" if returned >= limit else
+           f"the service sent no more: at most {MAX_INSTANCES} per query, and no nextUri")
+    return (f"{total} flow instances matched but only {returned} were fetched ({why}); narrow the query "
+            "with a time range (--since/--until) to get the rest")
 
 
 def query_flow_instances(
@@ -174,17 +215,20 @@ def query_flow_instances(
     since: str | datetime | None = None,
     until: str | datetime | None = None,
     limit: int = MAX_INSTANCES,
-    page_size: int = 50,
+    page_size: int | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     budget: RetryBudget | None = None,
     correlation_ids: list[str] | None = None,
-) -> list[dict]:
+) -> HistoryList:
     """Return the flow instances matching the criteria (query entities), at most ``limit``.
 
-    Follows ``nextUri`` (or, failing that, ``pageNumber`` while ``pageCount``
-    or ``total`` says there is more) until ``limit`` instances, an empty
-    page, or the last page. Instances are deduplicated by id.
+    Asks once for ``pageSize=min(limit, 200)`` (``page_size`` overrides it): the
+    SDK's ``post_flows_instances_query`` has no page number. A ``nextUri`` in the
+    listing is followed (on our own API host) until ``limit`` instances, an empty
+    page, or a page without one. Instances are deduplicated by id. When the
+    listing's ``total`` says more matched than came back, the result's
+    ``warnings`` say so.
 
     Raises:
         TraceRequestInvalid: bad criteria or ``limit``/``page_size`` (nothing sent).
@@ -194,17 +238,21 @@ def query_flow_instances(
     problems = []
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_INSTANCES:
         problems.append(("limit", f"must be between 1 and {MAX_INSTANCES} (the API's cap), got {limit!r}"))
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_INSTANCES:
+    elif page_size is None:
+        page_size = limit
+    if page_size is not None and (isinstance(page_size, bool) or not isinstance(page_size, int)
+                                  or not 1 <= page_size <= MAX_INSTANCES):
         problems.append(("pageSize", f"must be between 1 and {MAX_INSTANCES}, got {page_size!r}"))
     if problems:
         raise TraceRequestInvalid(problems)
+    assert page_size is not None
     budget = budget or client.policy.budget(client.clock)
     found: dict[str, dict] = {}
+    total: int | None = None
     path = f"{QUERY_PATH}?pageSize={page_size}"
     seen_paths: set[str] = set()
-    page_number = 1
-    max_pages = MAX_INSTANCES // page_size + 2  # a server that pages forever stops here
-    for _ in range(max_pages):
+    # a server that pages forever (or in pages smaller than asked) stops here
+    for _ in range(max(_MAX_PAGES, limit // page_size + 2)):
         seen_paths.add(path)
         resp = client.request(
             "POST", path, json=body, on_progress=on_progress, cancel=cancel, budget=budget,
@@ -214,37 +262,29 @@ def query_flow_instances(
         if not isinstance(page, dict):
             raise ApiError("flow instances query: the response is not an object", status=resp.status_code,
                            url=resp.url)
+        if isinstance(page.get("total"), int) and not isinstance(page["total"], bool):
+            total = max(total or 0, page["total"])
         entities = page.get("entities")
-        entities = entities if isinstance(entities, list) else []
         new = 0
-        for entity in entities:
-            if not isinstance(entity, dict):
-                continue
-            instance_id = entity.get("id")
+        for entity in entities if isinstance(entities, list) else []:
+            instance_id = entity.get("id") if isinstance(entity, dict) else None
             if not isinstance(instance_id, str) or not instance_id or instance_id in found:
                 continue
             found[instance_id] = entity
             new += 1
             if len(found) >= limit:
                 break
-        if len(found) >= limit or new == 0:
-            break
-        next_path = _next_page_path(page.get("nextUri"), client.settings.api_url)
-        if next_path is None:
-            page_count = page.get("pageCount")
-            total = page.get("total")
-            more = (isinstance(page_count, int) and page_number < page_count) or (
-                isinstance(total, int) and len(found) < total)
-            if not more:
-                break
-            # a nextUri we will not follow (another host name): page by number on our own host
-            next_path = f"{QUERY_PATH}?pageSize={page_size}&pageNumber={page_number + 1}"
-        if next_path in seen_paths:
+        next_path = _next_page_path(page.get("nextUri"))
+        if len(found) >= limit or new == 0 or next_path is None or next_path in seen_paths:
             break
         path = next_path
-        page_number += 1
-    instances = list(found.values())
-    log.info("flow instances query: %d instance(s)", len(instances))
+    instances = HistoryList(found.values(), total=total)
+    warning = _more_matched(total, len(instances), limit)
+    if warning:
+        instances.warnings.append(warning)
+        log.warning("flow instances query: %s", warning)
+    log.info("flow instances query: %d instance(s)%s", len(instances),
+             f" of {total} matching" if total is not None else "")
     return instances
 
 
@@ -427,6 +467,17 @@ def _resolve_download(client: "GenesysClient", download_id: str, *, label: str, 
     return url
 
 
+def _status_code(value: Any) -> int | None:
+    """An entity's ``statusCode`` as a number: the SDK models it as a string (``"200"``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 def download_entity(
     client: "GenesysClient",
     entity: dict,
@@ -439,6 +490,27 @@ def download_entity(
     max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> Any:
     """Download one job entity's execution data and return the decoded JSON document.
+
+    :func:`download_entity_bytes` does the fetching; this decodes what it returns.
+    """
+    label = _entity_label(entity) if isinstance(entity, dict) else "an instance"
+    data = download_entity_bytes(client, entity, session=session, budget=budget, cancel=cancel,
+                                 on_progress=on_progress, correlation_ids=correlation_ids, max_bytes=max_bytes)
+    return parse_json(data, f"download of {label}")
+
+
+def download_entity_bytes(
+    client: "GenesysClient",
+    entity: dict,
+    *,
+    session: requests.Session | None = None,
+    budget: RetryBudget | None = None,
+    cancel: CancelToken | None = None,
+    on_progress: ProgressCallback | None = None,
+    correlation_ids: list[str] | None = None,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> bytes:
+    """Download one job entity's execution data and return it untouched (the bytes as served).
 
     The pre-signed URI is fetched with a plain session (``session``, default a
     new one) and never with the Authorization header. A relative
@@ -456,12 +528,12 @@ def download_entity(
         raise TypeError(f"entity must be a job entity object, got {type(entity).__name__}")
     label = _entity_label(entity)
     status_code = entity.get("statusCode")
-    failed = entity.get("failed") is True or (
-        isinstance(status_code, int) and not isinstance(status_code, bool) and not 200 <= status_code < 300)
+    code = _status_code(status_code)
+    failed = entity.get("failed") is True or (code is not None and not 200 <= code < 300)
     if failed:
         detail = next((entity[k] for k in ("errorMessage", "message", "error")
                        if isinstance(entity.get(k), str) and entity[k]), None)
-        reason = detail or (f"statusCode {status_code}" if status_code is not None else "marked failed")
+        reason = detail or (f"statusCode {status_code}" if status_code not in (None, "") else "marked failed")
         raise JobFailed(f"{label} could not be prepared for download: {reason}", body=entity)
     uri = entity.get("downloadUri")
     if not isinstance(uri, str) or not uri.strip():
@@ -480,12 +552,11 @@ def download_entity(
     own_session = session is None
     session = session or _plain_session()
     try:
-        data = _fetch_plain(client, session, uri, label=label, budget=budget, cancel=cancel,
+        return _fetch_plain(client, session, uri, label=label, budget=budget, cancel=cancel,
                             on_progress=on_progress, max_bytes=max_bytes)
     finally:
         if own_session:
             session.close()
-    return parse_json(data, f"download of {label}")
 
 
 def _redacted(url: str) -> str:
@@ -613,53 +684,10 @@ def _job_entities(job: dict, batch: list[str]) -> list[dict]:
     return (known + unknown)[:len(batch)]
 
 
-def fetch_history_traces(
-    client: "GenesysClient",
-    *,
-    conversation_id: str | None = None,
-    flow_id: str | None = None,
-    since: str | datetime | None = None,
-    until: str | datetime | None = None,
-    limit: int = MAX_INSTANCES,
-    page_size: int = 50,
-    on_progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-    errors: list | None = None,
-    download_session: requests.Session | None = None,
-) -> list["Trace"]:
-    """Query, run the job, download and convert: one :class:`~gctrace_nb.Trace` per flow instance.
-
-    Traces come back in the order of the instances' start times, each with
-    ``metadata.source == "history"``, the flow id, the job id, the query as
-    ``request``, and in ``extra`` the instance id, flow name/version/type and
-    conversation id.
-
-    Args:
-        errors: when a list is given, an instance that cannot be downloaded or
-            read is recorded there as ``(instance_id, exception)`` and the
-            others are still returned; when ``None`` the first such error is raised.
-
-    Raises:
-        TraceRequestInvalid: bad criteria (nothing sent).
-        JobFailed: the job (or, without ``errors``, an entity) failed.
-        ApiError, PermissionDenied, GaveUp: as the calls below raise them.
-    """
-    from ..core.model import Trace, TraceMetadata
-
-    budget = client.policy.budget(client.clock)
-    correlation_ids: list[str] = []
-    submitted_at = _iso_now(client)
-    started = client.clock()
-    common = dict(on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids)
-    request_body = build_instance_query(conversation_id=conversation_id, flow_id=flow_id, since=since,
-                                        until=until)
-    instances = query_flow_instances(client, conversation_id=conversation_id, flow_id=flow_id, since=since,
-                                     until=until, limit=limit, page_size=page_size, **common)
-    if not instances:
-        return []
-    by_id = {inst["id"]: inst for inst in instances}
-    ids = list(by_id)
-    work: list[tuple[str, dict]] = []  # (job id, entity)
+def _run_jobs(client: "GenesysClient", ids: list[str], common: dict) -> list[tuple[str, dict]]:
+    """Run the instances jobs (:data:`JOB_BATCH` ids each); return ``(job id, entity)`` pairs."""
+    on_progress, budget = common["on_progress"], common["budget"]
+    work: list[tuple[str, dict]] = []
     for first in range(0, len(ids), JOB_BATCH):
         batch = ids[first:first + JOB_BATCH]
         job = start_instances_job(client, batch, **common)
@@ -675,19 +703,115 @@ def fetch_history_traces(
         if not entities:
             raise JobFailed("the flow instances job succeeded but listed no downloads", job_id=job_id, body=job)
         work.extend((job_id, e) for e in entities)
+    return work
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_file_stem(name: str, taken: set[str]) -> str:
+    """A file name stem made of ``[A-Za-z0-9._-]`` only, unique among ``taken`` (which it joins).
+
+    >>> taken = set()
+    >>> safe_file_stem("../../etc/passwd", taken), safe_file_stem("../../etc/passwd", taken)
+    ('etc_passwd', 'etc_passwd-2')
+    """
+    stem = _UNSAFE_NAME.sub("_", name).strip("._-")[:100] or "instance"
+    candidate, n = stem, 1
+    while candidate.lower() in taken:
+        n += 1
+        candidate = f"{stem}-{n}"
+    taken.add(candidate.lower())
+    return candidate
+
+
+def _write_raw(directory: Path, instance_id: str, data: bytes, taken: set[str], result: HistoryList) -> None:
+    """Keep one download as served (``DIR/<instance id>.json``); a failure is a warning, not lost traces."""
+    path = directory / f"{safe_file_stem(instance_id or 'instance', taken)}.json"
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        result.raw_errors.append((instance_id, exc))
+        result.warnings.append(f"could not keep the raw download of instance {instance_id or '?'} in {path}: "
+                               f"{exc.strerror or exc}")
+    else:
+        result.raw_paths[instance_id] = str(path)
+
+
+def fetch_history_traces(
+    client: "GenesysClient",
+    *,
+    conversation_id: str | None = None,
+    flow_id: str | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+    limit: int = MAX_INSTANCES,
+    page_size: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    errors: list | None = None,
+    download_session: requests.Session | None = None,
+    keep_raw: str | os.PathLike | None = None,
+) -> HistoryList:
+    """Query, run the job, download and convert: one :class:`~gctrace_nb.Trace` per flow instance.
+
+    Traces come back in the order of the instances' start times, each with
+    ``metadata.source == "history"``, the flow id, the job id, the query as
+    ``request``, and in ``extra`` the instance id, flow name/version/type,
+    conversation id and (when the converter met fields it does not know)
+    ``unrecognised``. The result is a list with ``total`` (how many instances
+    the service said matched) and ``warnings`` (say, that more matched than
+    came back: narrow the query with ``since``/``until``).
+
+    Args:
+        page_size: the query's ``pageSize``; by default ``limit`` (one request).
+        errors: when a list is given, an instance that cannot be downloaded or
+            read is recorded there as ``(instance_id, exception)`` and the
+            others are still returned; when ``None`` the first such error is raised.
+        keep_raw: a directory (created if needed) where each download is written
+            untouched as ``<instance id>.json``, even one that cannot be read, so the
+            shape a real org sends can be checked (and sent to us). The result's
+            ``raw_paths`` maps instance ids to the files; a file that could not be
+            written is in ``raw_errors`` and ``warnings``.
+
+    Raises:
+        TraceRequestInvalid: bad criteria (nothing sent).
+        OSError: ``keep_raw`` cannot be created (nothing sent).
+        JobFailed: the job (or, without ``errors``, an entity) failed.
+        ApiError, PermissionDenied, GaveUp: as the calls below raise them.
+    """
+    from ..core.model import Trace
+
+    raw_dir = Path(keep_raw) if keep_raw is not None else None
+    budget = client.policy.budget(client.clock)
+    correlation_ids: list[str] = []
+    submitted_at = _iso_now(client)
+    started = client.clock()
+    common = dict(on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids)
+    request_body = build_instance_query(conversation_id=conversation_id, flow_id=flow_id, since=since,
+                                        until=until)
+    if raw_dir is not None:
+        raw_dir.mkdir(parents=True, exist_ok=True)
+    instances = query_flow_instances(client, conversation_id=conversation_id, flow_id=flow_id, since=since,
+                                     until=until, limit=limit, page_size=page_size, **common)
+    result = HistoryList(total=instances.total, warnings=instances.warnings)
+    if not instances:
+        return result
+    by_id = {inst["id"]: inst for inst in instances}
+    work = _run_jobs(client, list(by_id), common)
     own_session = download_session is None
     session = download_session or _plain_session()
     traces: list[tuple[int, str, Trace]] = []
+    taken: set[str] = set()
     try:
         for job_id, entity in work:
             instance_id = entity.get("id") if isinstance(entity.get("id"), str) else ""
             try:
-                doc = download_entity(client, entity, session=session, budget=budget, cancel=cancel,
-                                      on_progress=on_progress, correlation_ids=correlation_ids)
-                if not _history.is_execution_document(doc):
-                    raise TraceFormatError("not a flow execution-history document (no flow.execution list)",
-                                           f"download of instance {instance_id}")
-                steps, meta = _history.execution_document_to_steps(doc)
+                data = download_entity_bytes(client, entity, session=session, budget=budget, cancel=cancel,
+                                             on_progress=on_progress, correlation_ids=correlation_ids)
+                if raw_dir is not None:
+                    _write_raw(raw_dir, instance_id, data, taken, result)
+                steps, meta = _convert_download(data, instance_id)
             except (ApiError, JobFailed, TraceFormatError) as exc:
                 if isinstance(exc, JobFailed) and exc.job_id is None:
                     exc.job_id = job_id
@@ -696,24 +820,11 @@ def fetch_history_traces(
                 log.warning("flow instance %s: %s", instance_id or "?", exc)
                 errors.append((instance_id, exc))
                 continue
-            summary = by_id.get(instance_id, {})
-            extra = {k: v for k, v in meta.items() if k not in ("source", "flow_id")}
-            extra["instance_id"] = instance_id or extra.get("instance_id")
-            for src, dst in (("flowErrorReason", "flow_error_reason"), ("flowWarningReason", "flow_warning_reason")):
-                if isinstance(summary.get(src), str) and summary[src]:
-                    extra[dst] = summary[src]
-            metadata = TraceMetadata(
-                source="history",
-                flow_id=meta.get("flow_id") or (summary.get("flowId") if isinstance(summary.get("flowId"), str)
-                                                else None),
-                job_id=job_id,
-                request=request_body,
-                submitted_at=submitted_at,
-                completed_at=_iso_now(client),
-                retrieval_latency_ms=round((client.clock() - started) * 1000.0, 3),
-                correlation_ids=tuple(correlation_ids),
-                extra=extra,
-            )
+            metadata = _trace_metadata(meta, by_id.get(instance_id, {}), instance_id, job_id=job_id,
+                                       request=request_body, submitted_at=submitted_at,
+                                       completed_at=_iso_now(client),
+                                       latency_ms=round((client.clock() - started) * 1000.0, 3),
+                                       correlation_ids=correlation_ids)
             start = parse_timestamp(steps[0].get("startTime")) if steps else None
             traces.append((start if start is not None else 2**62, instance_id,
                            Trace(steps, metadata, name=instance_id or None)))
@@ -721,7 +832,33 @@ def fetch_history_traces(
         if own_session:
             session.close()
     traces.sort(key=lambda item: (item[0], item[1]))
-    return [trace for _, _, trace in traces]
+    result.extend(trace for _, _, trace in traces)
+    return result
+
+
+def _convert_download(data: bytes, instance_id: str) -> tuple[list[dict], dict]:
+    doc = parse_json(data, f"download of instance {instance_id}")
+    if not _history.is_execution_document(doc):
+        raise TraceFormatError("not a flow execution-history document (no flow.execution list)",
+                               f"download of instance {instance_id}")
+    return _history.execution_document_to_steps(doc)
+
+
+def _trace_metadata(meta: dict, summary: dict, instance_id: str, *, job_id: str, request: dict,
+                    submitted_at: str, completed_at: str, latency_ms: float,
+                    correlation_ids: list[str]) -> "TraceMetadata":
+    from ..core.model import TraceMetadata
+
+    extra = {k: v for k, v in meta.items() if k not in ("source", "flow_id")}
+    extra["instance_id"] = instance_id or extra.get("instance_id")
+    for src, dst in (("flowErrorReason", "flow_error_reason"), ("flowWarningReason", "flow_warning_reason")):
+        value = summary.get(src)
+        if isinstance(value, str) and value and not _history.is_no_reason(value):
+            extra[dst] = value
+    summary_flow = summary.get("flowId") if isinstance(summary.get("flowId"), str) else None
+    return TraceMetadata(source="history", flow_id=meta.get("flow_id") or summary_flow, job_id=job_id,
+                         request=request, submitted_at=submitted_at, completed_at=completed_at,
+                         retrieval_latency_ms=latency_ms, correlation_ids=tuple(correlation_ids), extra=extra)
 
 
 # ----------------------------------------------------------- data actions

@@ -30,8 +30,10 @@ class Faults:
             is an HTML gateway page, the others Genesys error bodies). Setting it
             (again) restarts the count.
         outage: every API request gets 503 until cleared.
-        fail_job: jobs (debug and execution-history) end failed with ``fail_job_message``.
-        fail_job_message: the failed job's ``message``.
+        fail_job: jobs (debug and execution-history) end failed (``status`` ``failed`` /
+            ``jobState`` ``Failed``).
+        fail_job_message: a failed debug job's ``message`` (an execution-history job,
+            like the SDK's ``GetFlowExecutionDataJobResult``, carries no message).
         location_style: how a 202 names the job: ``"absolute"`` (``Location:
             {api}/api/v2/jobs/{id}``), ``"relative"`` (``/api/v2/jobs/{id}``), ``"bare"``
             (``Location: {id}``) or ``"body"`` (no Location, ``{"id": ...}`` in the body).

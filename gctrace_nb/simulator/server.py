@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from .._time import parse_timestamp
+from . import criteria as _criteria
 from .faults import Faults
 from .generator import generate_trace
 from .history_docs import generate_execution_document
@@ -48,8 +48,9 @@ log = logging.getLogger("gctrace_nb.simulator")
 
 REDACTED = "REDACTED"
 _MAX_QUERY_RESULTS = 200
-_QUERY_KEYS = ("ConversationId", "FlowId", "FlowStartDateTime", "FlowActionId", "FlowErrorReason", "FlowName")
-_QUERY_OPERATORS = ("eq", "gt", "gte", "lt", "lte", "not", "begins", "not_null")
+_DEFAULT_PAGE_SIZE = 50
+#: The query parameters of ``post_flows_instances_query`` in the SDK; there is no pageNumber.
+_QUERY_PARAMETERS = frozenset({"pageSize", "indexOnly"})
 _HISTORY_FLOWS = (
     ("Inbound Main", "INBOUNDCALL"),
     ("Billing IVR", "INBOUNDCALL"),
@@ -407,19 +408,20 @@ class Simulator:
             doc = generate_execution_document(rng.getrandbits(32), conversation, flow_id, flow_name=flow_name,
                                               start=start_ms, fail_payment=rng.random() < 0.5)
             f = doc["flow"]
-            failed = any("errors" in next(iter(item.values())) for item in f["execution"])
+            # FlowExecutionDataQueryResult in the SDK; flowType in lower case, reasons "NONE"
             self.history_instances.append({
                 "id": instance_id,
                 "name": f"{flow_name} {f['startDateTime']}",
-                "flowId": flow_id,
-                "flowName": flow_name,
-                "flowVersion": f["flowVersion"],
-                "flowType": flow_type,
-                "conversationId": conversation,
                 "startDateTime": f["startDateTime"],
                 "endDateTime": f["endDateTime"],
-                "flowErrorReason": "DATA_ACTION_FAILURE" if failed else None,
-                "flowWarningReason": "SLOW_RESPONSE",
+                "flowId": flow_id,
+                "flowVersion": f["flowVersion"],
+                "conversationId": conversation,
+                "flowType": flow_type.lower(),
+                "flowErrorReason": f["flowErrorReason"],
+                "flowWarningReason": f["flowWarningReason"],
+                "flowName": flow_name,
+                "selfUri": f"/api/v2/flows/instances/{instance_id}",
             })
             self.execution_documents[instance_id] = doc
         self.history_instances.sort(key=lambda e: (e["startDateTime"], e["id"]))
@@ -555,7 +557,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._gateway_faults()
             self._authenticate()
             self._rate_limit()
-            if sim.faults.forbidden:
+            if sim.faults.forbidden and not path.startswith("/api/v2/downloads/"):  # needs no permission
                 raise _Reply(403, _error_body(
                     403, "missing.permissions",
                     f"Unable to perform the requested action. You are missing the following permission(s): "
@@ -769,41 +771,35 @@ class _Handler(BaseHTTPRequestHandler):
 
     # execution history ----------------------------------------------------------
     def _history_query(self, query: dict, body: bytes) -> None:
+        """``post_flows_instances_query``: pageSize (default 50, at most 200) and indexOnly only.
+
+        One page: no ``pageNumber`` and no ``nextUri`` (whether the real service
+        ever pages is unknown); ``total`` counts every match, so a client can tell
+        when more matched than came back.
+        """
         sim = self.sim
+        unknown = sorted(set(query) - _QUERY_PARAMETERS)
+        if unknown:
+            raise _Reply(400, _error_body(400, "bad.request", f"Unknown query parameter(s) {', '.join(unknown)}: "
+                                          "this endpoint takes pageSize and indexOnly"))
         try:
-            page_size = int(query.get("pageSize", 25))
-            page_number = int(query.get("pageNumber", 1))
+            page_size = int(query.get("pageSize", _DEFAULT_PAGE_SIZE))
         except ValueError:
-            raise _Reply(400, _error_body(400, "bad.request", "pageSize and pageNumber must be integers"))
+            raise _Reply(400, _error_body(400, "bad.request", "pageSize must be an integer"))
         if not 1 <= page_size <= _MAX_QUERY_RESULTS:
             raise _Reply(400, _error_body(400, "bad.request",
                                           f"pageSize must be between 1 and {_MAX_QUERY_RESULTS}, got {page_size}"))
-        if page_number < 1:
-            raise _Reply(400, _error_body(400, "bad.request", f"pageNumber must be at least 1, got {page_number}"))
-        req = self._json(body)
-        if not isinstance(req, dict) or not isinstance(req.get("query"), list) or not req["query"]:
-            raise _Reply(400, _error_body(400, "bad.request",
-                                          "The body must be {\"query\": [...]} with at least one criteria group"))
+        if query.get("indexOnly", "false").lower() not in ("true", "false"):
+            raise _Reply(400, _error_body(400, "bad.request", "indexOnly must be true or false"))
         try:
-            matches = [e for e in sim.history_instances
-                       if all(_match(item, e, sim.execution_documents[e["id"]]) for item in req["query"])]
-        except _QueryError as exc:
+            groups = _criteria.check_query(self._json(body))
+        except _criteria.QueryError as exc:
             raise _Reply(400, _error_body(400, "bad.request", str(exc)))
-        matches = matches[:_MAX_QUERY_RESULTS]
-        total = len(matches)
-        page_count = max(1, math.ceil(total / page_size))
-        entities = matches[(page_number - 1) * page_size: page_number * page_size]
+        matches = [e for e in sim.history_instances
+                   if _criteria.matches(groups, e, sim.execution_documents[e["id"]])]
         base = "/api/v2/flows/instances/query"
-        out = {"entities": entities, "pageSize": page_size, "pageNumber": page_number, "total": total,
-               "pageCount": page_count,
-               "firstUri": f"{base}?pageSize={page_size}&pageNumber=1",
-               "selfUri": f"{base}?pageSize={page_size}&pageNumber={page_number}",
-               "lastUri": f"{base}?pageSize={page_size}&pageNumber={page_count}"}
-        if page_number < page_count:
-            out["nextUri"] = f"{base}?pageSize={page_size}&pageNumber={page_number + 1}"
-        if page_number > 1:
-            out["previousUri"] = f"{base}?pageSize={page_size}&pageNumber={page_number - 1}"
-        raise _Reply(200, out)
+        raise _Reply(200, {"entities": matches[:page_size], "pageSize": page_size, "pageNumber": 1,
+                           "total": len(matches), "selfUri": f"{base}?pageSize={page_size}"})
 
     def _history_submit(self, body: bytes) -> None:
         sim = self.sim
@@ -836,10 +832,9 @@ class _Handler(BaseHTTPRequestHandler):
                         job.entities = self._history_entities(job.ids)
                 elif elapsed >= sim.job_duration_s / 3:
                     job.state = "Running"
+            # GetFlowExecutionDataJobResult: no error field, even when Failed
             out = {"id": job.job_id, "jobState": job.state, "entities": list(job.entities),
                    "selfUri": f"/api/v2/flows/instances/jobs/{job.job_id}"}
-            if job.state == "Failed":
-                out["errorInfo"] = _error_body(500, "internal.server.error", sim._faults.fail_job_message)
         raise _Reply(200, out)
 
     def _history_entities(self, ids: list[str]) -> list[dict]:
@@ -849,9 +844,9 @@ class _Handler(BaseHTTPRequestHandler):
         out = []
         for iid in ids:
             if iid not in sim.execution_documents or iid == fail_one:
-                out.append({"id": iid, "failed": True, "statusCode": 404})
+                out.append({"id": iid, "failed": True, "statusCode": "404"})  # ExecutionDataEntity: a string
             else:
-                out.append({"id": iid, "downloadUri": sim._download_uri(iid), "failed": False, "statusCode": 200})
+                out.append({"id": iid, "downloadUri": sim._download_uri(iid), "failed": False, "statusCode": "200"})
         return out
 
     def _history_one(self, instance_id: str) -> None:
@@ -860,7 +855,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Reply(404, _error_body(404, "not.found", f"Flow instance {instance_id} not found"))
         raise _Reply(200, {"id": instance_id, "jobState": "Success",
                            "entities": [{"id": instance_id, "downloadUri": sim._download_uri(instance_id),
-                                         "failed": False, "statusCode": 200}]})
+                                         "failed": False, "statusCode": "200"}]})
 
     def _api_download(self, download_id: str, query: dict) -> None:
         sim = self.sim
@@ -920,7 +915,7 @@ class _Handler(BaseHTTPRequestHandler):
 def _permission_for(path: str) -> str:
     if "/flows/instances/query" in path:
         return "architect:flowInstance:search"
-    if "/flows/instances" in path or "/downloads/" in path:
+    if "/flows/instances" in path:
         return "architect:flowInstance:view"
     if "/integrations/actions/" in path:
         return "integrations:action:execute"
@@ -957,72 +952,6 @@ def _debug_violations(path_flow_id: str, req: Any) -> list[tuple[str, str]]:
     if req.get("enableAsync") is not True:
         out.append(("enableAsync", "enableAsync must be true (traces run asynchronously)"))
     return out
-
-
-class _QueryError(ValueError):
-    pass
-
-
-def _match(item: Any, entity: dict, doc: dict) -> bool:
-    """Evaluate one query group (``criteria`` / ``and`` / ``or`` / ``not``) against an instance."""
-    if not isinstance(item, dict) or len(item) != 1:
-        raise _QueryError("Each query item must be an object with one of criteria, and, or, not")
-    (kind, value), = item.items()
-    if kind == "criteria":
-        crits = value if isinstance(value, list) else [value]
-        return all(_criterion(c, entity, doc) for c in crits)
-    if kind in ("and", "or"):
-        if not isinstance(value, list) or not value:
-            raise _QueryError(f"'{kind}' must be a non-empty list of query items")
-        results = [_match(v, entity, doc) for v in value]
-        return all(results) if kind == "and" else any(results)
-    if kind == "not":
-        items = value if isinstance(value, list) else [value]
-        return not all(_match(v, entity, doc) for v in items)
-    raise _QueryError(f"Unknown query group '{kind}': use criteria, and, or, not")
-
-
-def _criterion(c: Any, entity: dict, doc: dict) -> bool:
-    if not isinstance(c, dict):
-        raise _QueryError("criteria must be an object {key, operator, value}")
-    key, op, value = c.get("key"), c.get("operator", "eq"), c.get("value")
-    if key not in _QUERY_KEYS:
-        raise _QueryError(f"Invalid criteria key {key!r}: expected one of {', '.join(_QUERY_KEYS)}")
-    if op not in _QUERY_OPERATORS:
-        raise _QueryError(f"Invalid criteria operator {op!r}: expected one of {', '.join(_QUERY_OPERATORS)}")
-    if op != "not_null" and not isinstance(value, str):
-        raise _QueryError(f"criteria value for {key} must be a string")
-    if key == "FlowActionId":
-        actual_values = [str(p.get("actionId")) for p in _payloads(doc["flow"]["execution"]) if p.get("actionId")]
-    else:
-        field_name = {"ConversationId": "conversationId", "FlowId": "flowId", "FlowStartDateTime": "startDateTime",
-                      "FlowErrorReason": "flowErrorReason", "FlowName": "flowName"}[key]
-        actual_values = [entity.get(field_name)]
-    if op == "not_null":
-        return any(v is not None for v in actual_values)
-    if key == "FlowStartDateTime":
-        want = parse_timestamp(value)
-        if want is None:
-            raise _QueryError(f"criteria value for FlowStartDateTime is not an ISO-8601 date-time: {value!r}")
-        have = [parse_timestamp(v) for v in actual_values]
-    else:
-        want, have = value, actual_values
-    for v in have:
-        if v is None:
-            continue
-        if ((op == "eq" and v == want) or (op == "not" and v != want) or (op == "gt" and v > want)
-                or (op == "gte" and v >= want) or (op == "lt" and v < want) or (op == "lte" and v <= want)
-                or (op == "begins" and isinstance(v, str) and v.startswith(want))):
-            return True
-    return False
-
-
-def _payloads(items: list) -> Iterable[dict]:
-    for item in items:
-        for payload in item.values():
-            if isinstance(payload, dict):
-                yield payload
-                yield from _payloads(payload.get("execution") or [])
 
 
 def _s3_error(code: str, message: str, request_id: str, **extra: str) -> str:

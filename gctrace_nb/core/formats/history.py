@@ -55,8 +55,9 @@ The rules, in full:
   type (``task``/``commonModule``/``botState``/... for a group), ``key`` the
   first present of ``trackingId``, ``actionId``, ``stateId``, ``taskId``,
   ``commonModuleId``, the item's name, then the per-run ``executionId`` (else
-  empty), and ``n`` counts the items with that same ``{type}:{key}`` in
-  document order, from 1 (an action run twice in a loop is ``#1`` then ``#2``).
+  the key of the item it is nested in, as for a ``turn``, else empty), and
+  ``n`` counts the items with that same ``{type}:{key}`` in document order,
+  from 1 (an action run twice in a loop is ``#1`` then ``#2``).
   The root is ``flow:{flowId}#0``. Splitting at the last ``#`` gives back the
   prefix and the count, so ids are unique; the same document always gives the
   same ids; and since ``trackingId``/``actionId``/``stateId`` are fixed in a
@@ -272,15 +273,23 @@ def _step_kind(item_type: str) -> str | None:
 
 
 def _node_ids(flat: list["_Item"]) -> list[str | None]:
-    """Every item's node id (None for markers), counting each prefix in document order."""
+    """Every item's node id (None for markers), counting each prefix in document order.
+
+    An item with no key of its own (a ``turn``) borrows the key of the item it is
+    nested in, so a menu's turn is ``turn:{the menu's trackingId}#n``: stable too.
+    """
     counts: dict[str, int] = {}
     ids: list[str | None] = []
+    keys: list[str] = []  # each item's key part (after "type:")
     for item in flat:
-        kind = _step_kind(item.type)
-        if kind is None:
+        kind = _step_kind(item.type) or item.type
+        prefix = _id_prefix(kind, item.payload)
+        if prefix == f"{kind}:" and item.parent >= 0 and keys[item.parent]:
+            prefix = f"{kind}:{keys[item.parent]}"
+        keys.append(prefix[len(kind) + 1:])
+        if _step_kind(item.type) is None:
             ids.append(None)
             continue
-        prefix = _id_prefix(kind, item.payload)
         counts[prefix] = counts.get(prefix, 0) + 1
         ids.append(f"{prefix}#{counts[prefix]}")
     return ids
