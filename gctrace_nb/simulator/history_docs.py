@@ -84,6 +84,107 @@ def _vars(**values: Any) -> list[dict]:
     return [{"variableName": name.replace("__", "."), "value": value} for name, value in values.items()]
 
 
+class _Doc:
+    """The document being written: the clock, tracking ids and the ids fixed per flow version."""
+
+    def __init__(self, rng: random.Random, flow_id: str, flow_version: str, start_ms: int) -> None:
+        self.rng, self.flow_id, self.flow_version = rng, flow_id, flow_version
+        self.t = start_ms
+        self.tracking = iter(range(1, 10_000))
+
+    def advance(self, lo: int, hi: int) -> int:
+        self.t += self.rng.randint(lo, hi)
+        return self.t
+
+    def now(self) -> str:
+        return format_ms(self.t)
+
+    def fixed(self, what: str) -> str:
+        return _fixed_id(self.flow_id, self.flow_version, what)
+
+    def action(self, kind: str, name: str, lo: int, hi: int, *, output_path: str = "__DEFAULT__",
+               **payload: Any) -> dict:
+        tracking_id = next(self.tracking)
+        body: dict = {
+            "actionId": self.fixed(f"action/{tracking_id}"),
+            "actionName": name,
+            "dateTime": self.now(),
+            "execution": payload.pop("execution", []),
+            "executionId": _uuid(self.rng),
+            "outputPathId": output_path if output_path.startswith("__") else self.fixed(
+                f"path/{tracking_id}/{output_path}"),
+            "trackingId": tracking_id,
+        }
+        body.update(payload)
+        self.advance(lo, hi)
+        return {kind: body}
+
+
+def _menu(d: _Doc) -> dict:
+    """A menu: the prompt to the caller, then the caller's choice, as one turn."""
+    menu = d.action("menuMenu", "", 0, 0, output_path="choice-2")
+    payload = menu["menuMenu"]
+    del payload["actionName"]
+    payload["menuName"] = "Main menu"
+    asked = d.advance(2, 10)
+    answered = d.advance(3000, 9000)
+    payload["execution"] = [{"turn": {"toParticipant": {"dateTime": format_ms(asked)},
+                                      "fromParticipant": {"dateTime": format_ms(answered)}}}]
+    d.advance(5, 30)
+    return menu
+
+
+def _task(d: _Doc, failing: bool) -> list[dict]:
+    """A task bracket with data actions (the payment one failing, then retried, when ``failing``)."""
+    rng = d.rng
+    task_id = d.fixed("task/identify")
+    items = [{"startedTask": {"dateTime": d.now(), "taskName": "Identify caller", "taskId": task_id,
+                              "trackingId": next(d.tracking)}}]
+    d.advance(2, 15)
+    account = f"ACC-{rng.randint(100000, 999999)}"
+    tier = rng.choice(["gold", "silver"])
+    items.append(d.action("actionCallData", "CRM lookup", 120, 600,
+                          dataActionId="custom_-_crm-lookup",
+                          variables=_vars(Task__Phone=f"+1317555{rng.randint(1000, 9999)}"),
+                          outputVariables=_vars(Task__AccountId=account, Task__Tier=tier),
+                          outputData={"successOutputs": [{"outputName": "accountId", "value": account},
+                                                         {"outputName": "customerTier", "value": tier}]}))
+    if failing:
+        items.append(d.action("actionCallData", "Payment status", 2000, 5000,
+                              output_path="failure", dataActionId="custom_-_payment-status",
+                              variables=_vars(Task__AccountId=account), outputVariables=[],
+                              errors=[{"errorCode": "DATA_ACTION_FAILURE",
+                                       "message": "HTTP 504 from payment gateway: upstream request timeout"}]))
+        d.advance(200, 800)  # back-off before the retry
+    balance = round(rng.uniform(0, 400), 2)
+    items.append(d.action("actionCallData", "Payment status (retry)" if failing else "Payment status", 180, 900,
+                          dataActionId="custom_-_payment-status", variables=_vars(Task__AccountId=account),
+                          outputVariables=_vars(Task__BalanceDue=balance, Task__PastDue=rng.random() < 0.3)))
+    items.append(d.action("actionDecision", "Past due?", 2, 12, output_path="__NO__"))
+    items.append({"endedTask": {"dateTime": d.now(), "taskName": "Identify caller", "taskId": task_id}})
+    d.advance(3, 25)
+    return items
+
+
+def _common_module(d: _Doc) -> list[dict]:
+    module_id = d.fixed("module/knowledge")
+    items = [{"startedCommonModule": {"dateTime": d.now(), "commonModuleName": "Knowledge lookup",
+                                      "commonModuleId": module_id, "commonModuleVersion": "3.0",
+                                      "trackingId": next(d.tracking)}}]
+    d.advance(2, 10)
+    items.append(d.action("actionUpdateData", "Build query", 1, 8,
+                          outputVariables=_vars(Task__Query="billing dispute")))
+    items.append(d.action("actionCallData", "Knowledge search", 90, 400,
+                          dataActionId="custom_-_knowledge-search", variables=_vars(Task__Query="billing dispute"),
+                          outputVariables=_vars(Task__ArticleId=f"KB{d.rng.randint(1000, 9999)}"),
+                          warnings=[{"warningCode": "SLOW_RESPONSE",
+                                     "message": "Response took longer than 250 ms"}]))
+    items.append({"endedCommonModule": {"dateTime": d.now(), "commonModuleName": "Knowledge lookup",
+                                        "commonModuleId": module_id}})
+    d.advance(3, 20)
+    return items
+
+
 def generate_execution_document(
     seed: int,
     conversation_id: str | None = None,
@@ -113,107 +214,26 @@ def generate_execution_document(
     flow_id = flow_id or _uuid(rng)
     flow_version = flow_version or f"{rng.randint(2, 30)}.0"
     division_id = division_id or _uuid(rng)
-    t = _start_ms(start, rng)
-    flow_start = t
-    tracking = iter(range(1, 10_000))
-
-    def advance(lo: int, hi: int) -> int:
-        nonlocal t
-        t += rng.randint(lo, hi)
-        return t
-
-    def path(tracking_id: int, name: str) -> str:
-        return _fixed_id(flow_id, flow_version, f"path/{tracking_id}/{name}")
-
-    def action(kind: str, name: str, lo: int, hi: int, *, output_path: str = "__DEFAULT__", **payload: Any) -> dict:
-        tracking_id = next(tracking)
-        body: dict = {
-            "actionId": _fixed_id(flow_id, flow_version, f"action/{tracking_id}"),
-            "actionName": name,
-            "dateTime": format_ms(t),
-            "execution": payload.pop("execution", []),
-            "executionId": _uuid(rng),
-            "outputPathId": output_path if output_path.startswith("__") else path(tracking_id, output_path),
-            "trackingId": tracking_id,
-        }
-        body.update(payload)
-        advance(lo, hi)
-        return {kind: body}
-
-    items: list[dict] = [{"startedFlow": {"dateTime": format_ms(t), "languageTag": "en-us",
+    d = _Doc(rng, flow_id, flow_version, _start_ms(start, rng))
+    flow_start = d.t
+    items: list[dict] = [{"startedFlow": {"dateTime": d.now(), "languageTag": "en-us",
                                           "variables": _vars(Flow__EntryPoint="main-number")}}]
-    advance(5, 40)
-    items.append(action("actionPlayAudio", "Welcome prompt", 1800, 3500))
-    items.append(action("actionDecision", "Business hours?", 5, 40, output_path="__YES__"))
-    items.append(action("actionSetParticipantData", "Tag call", 3, 20))
-
-    # a menu: the prompt to the caller, then the caller's choice, as one turn
-    menu = action("menuMenu", "", 0, 0, output_path="choice-2")
-    payload = menu["menuMenu"]
-    del payload["actionName"]
-    payload["menuName"] = "Main menu"
-    advance(2, 10)
-    asked = t
-    answered = advance(3000, 9000)
-    payload["execution"] = [{"turn": {"toParticipant": {"dateTime": format_ms(asked)},
-                                      "fromParticipant": {"dateTime": format_ms(answered)}}}]
-    advance(5, 30)
-    items.append(menu)
-
-    # a task bracket with data actions (one failing, then retried)
-    task_id = _fixed_id(flow_id, flow_version, "task/identify")
-    items.append({"startedTask": {"dateTime": format_ms(t), "taskName": "Identify caller", "taskId": task_id,
-                                  "trackingId": next(tracking)}})
-    advance(2, 15)
-    account = f"ACC-{rng.randint(100000, 999999)}"
-    tier = rng.choice(["gold", "silver"])
-    items.append(action("actionCallData", "CRM lookup", 120, 600,
-                        dataActionId="custom_-_crm-lookup",
-                        variables=_vars(Task__Phone=f"+1317555{rng.randint(1000, 9999)}"),
-                        outputVariables=_vars(Task__AccountId=account, Task__Tier=tier),
-                        outputData={"successOutputs": [{"outputName": "accountId", "value": account},
-                                                       {"outputName": "customerTier", "value": tier}]}))
-    failing = fail_payment is None or fail_payment
-    if failing:
-        items.append(action("actionCallData", "Payment status", 2000, 5000,
-                            output_path="failure", dataActionId="custom_-_payment-status",
-                            variables=_vars(Task__AccountId=account), outputVariables=[],
-                            errors=[{"errorCode": "DATA_ACTION_FAILURE",
-                                     "message": "HTTP 504 from payment gateway: upstream request timeout"}]))
-        advance(200, 800)  # back-off before the retry
-    balance = round(rng.uniform(0, 400), 2)
-    items.append(action("actionCallData", "Payment status (retry)" if failing else "Payment status", 180, 900,
-                        dataActionId="custom_-_payment-status", variables=_vars(Task__AccountId=account),
-                        outputVariables=_vars(Task__BalanceDue=balance, Task__PastDue=rng.random() < 0.3)))
-    items.append(action("actionDecision", "Past due?", 2, 12, output_path="__NO__"))
-    items.append({"endedTask": {"dateTime": format_ms(t), "taskName": "Identify caller", "taskId": task_id}})
-    advance(3, 25)
-
-    # a common-module bracket
-    module_id = _fixed_id(flow_id, flow_version, "module/knowledge")
-    items.append({"startedCommonModule": {"dateTime": format_ms(t), "commonModuleName": "Knowledge lookup",
-                                          "commonModuleId": module_id, "commonModuleVersion": "3.0",
-                                          "trackingId": next(tracking)}})
-    advance(2, 10)
-    items.append(action("actionUpdateData", "Build query", 1, 8,
-                        outputVariables=_vars(Task__Query="billing dispute")))
-    items.append(action("actionCallData", "Knowledge search", 90, 400,
-                        dataActionId="custom_-_knowledge-search", variables=_vars(Task__Query="billing dispute"),
-                        outputVariables=_vars(Task__ArticleId=f"KB{rng.randint(1000, 9999)}"),
-                        warnings=[{"warningCode": "SLOW_RESPONSE", "message": "Response took longer than 250 ms"}]))
-    items.append({"endedCommonModule": {"dateTime": format_ms(t), "commonModuleName": "Knowledge lookup",
-                                        "commonModuleId": module_id}})
-    advance(3, 20)
-    items.append(action("actionSetParticipantData", "Set routing data", 3, 20))
-    items.append(action("actionTransferToAcd", "Transfer to Billing", 40, 200,
-                        queueName="Billing", queueId=_fixed_id(flow_id, flow_version, "queue/billing")))
-    items.append({"endedFlow": {"dateTime": format_ms(t), "flowExitReason": "TRANSFER_TO_ACD"}})
-    advance(1, 30)
-
+    d.advance(5, 40)
+    items.append(d.action("actionPlayAudio", "Welcome prompt", 1800, 3500))
+    items.append(d.action("actionDecision", "Business hours?", 5, 40, output_path="__YES__"))
+    items.append(d.action("actionSetParticipantData", "Tag call", 3, 20))
+    items.append(_menu(d))
+    items += _task(d, fail_payment is None or fail_payment)
+    items += _common_module(d)
+    items.append(d.action("actionSetParticipantData", "Set routing data", 3, 20))
+    items.append(d.action("actionTransferToAcd", "Transfer to Billing", 40, 200,
+                          queueName="Billing", queueId=d.fixed("queue/billing")))
+    items.append({"endedFlow": {"dateTime": d.now(), "flowExitReason": "TRANSFER_TO_ACD"}})
+    d.advance(1, 30)
     return {"flow": {
         "conversationId": conversation_id,
         "division": {"id": division_id},
-        "endDateTime": format_ms(t),
+        "endDateTime": d.now(),
         "execution": items,
         "flowErrorReason": "NONE",
         "flowId": flow_id,
