@@ -8,7 +8,9 @@ It serves, from one ``ThreadingHTTPServer`` on a daemon thread:
 * Flow execution history (§B): ``POST /api/v2/flows/instances/query``,
   ``POST /api/v2/flows/instances/jobs``, ``GET /api/v2/flows/instances/jobs/{jobId}``,
   ``GET /api/v2/flows/instances/{id}``, ``GET /api/v2/downloads/{id}`` and the
-  pre-signed ``GET /downloads/presigned/{token}`` (S3-like: no Authorization header allowed).
+  pre-signed ``GET /downloads/presigned/{token}`` (S3-like: no Authorization header allowed),
+  holding clients to the official SDK's models (query bodies checked by
+  :mod:`~gctrace_nb.simulator.criteria`; ``tests/test_history_sdk.py`` drives them with the SDK).
 * Data action tests: ``POST /api/v2/integrations/actions/{actionId}/test`` (and ``/draft/test``).
 * A webhook sink, ``POST /webhook/sink``, recording what it receives.
 
