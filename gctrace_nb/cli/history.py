@@ -38,7 +38,7 @@ from typing import Any
 from .app import EXIT_ERROR, EXIT_INVALID, EXIT_JOB_FAILED, EXIT_OK
 from ._connection import add_connection_arguments, connection_from_args, exit_status, one_line, sayer
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "safe_file_stem"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,6 +65,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 _say = sayer("history")
 _clean = one_line
+
+
+def safe_file_stem(name: str, taken: set[str]) -> str:
+    """:func:`gctrace_nb.api.history.safe_file_stem` (imported when used: the CLI starts fast).
+
+    >>> safe_file_stem("../x", set())
+    'x'
+    """
+    from ..api.history import safe_file_stem as stem
+
+    return stem(name, taken)
 
 
 def _same_dir(a: Path, b: Path) -> bool:
@@ -151,8 +162,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _save(traces: list, save_dir: Path | None) -> tuple[dict[int, str], bool]:
     """Save each trace into ``save_dir``; a failed save must not lose the fetched traces (they are still printed)."""
-    from ..api.history import safe_file_stem
-
     saved: dict[int, str] = {}
     if save_dir is None or not traces:
         return saved, False
