@@ -576,7 +576,8 @@ def test_the_python_entry_points_named_in_real_genesys_md_exist():
     import gctrace_nb
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "real-genesys.md").read_text(encoding="utf-8")
-    table = [line for line in text.splitlines() if line.startswith("| ") and "`gctrace " in line]
+    # the sources table: its second column is the `metadata.source` value
+    table = [line for line in text.splitlines() if line.startswith("| ") and "`gctrace " in line and '| `"' in line]
     assert len(table) == 3
     for line in table:
         (name,) = re.findall(r"`gctrace [a-z-]+`, `([A-Za-z_.]+)`", line)
