@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", metavar="ISO", help="only instances started at or after this ISO-8601 time")
     p.add_argument("--until", metavar="ISO", help="only instances started at or before this ISO-8601 time")
     p.add_argument("--limit", type=int, default=200, metavar="N",
-                   help="at most N instances, 1..200 (the API's cap; default: 200)")
+                   help="at most N instances, 1..200 (the API's cap), asked in one query (pageSize=N); default: 200")
     add_connection_arguments(p, default_timeout=600.0)
     p.add_argument("--save-dir", metavar="DIR", help="save one trace per instance into DIR")
     p.add_argument("--keep-raw", metavar="DIR",
