@@ -24,6 +24,7 @@ from pathlib import Path
 from ..errors import TraceFormatError
 from .._text import one_line
 from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
+from ..render._tree import MAX_DAG_NODES
 
 __all__ = ["register", "run", "report_files"]
 
@@ -37,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="load plotly.js from its CDN (a small file that needs the network to draw timelines)")
     p.add_argument("--title", help="page title (default: the trace name, or the number of traces)")
     p.add_argument("--full-dag", action="store_true", help="draw every step in each DAG (no folding)")
-    p.add_argument("--max-nodes", type=int, default=300, metavar="N",
-                   help="fold each DAG above N steps (default: 300)")
+    p.add_argument("--max-nodes", type=int, default=MAX_DAG_NODES, metavar="N",
+                   help=f"fold each DAG above N steps (default: {MAX_DAG_NODES})")
     p.set_defaults(func=run)
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._format import fmt_ms  # the one millisecond format, shared with the terminal and the report
-from .._time import iso_utc
 from .._text import xml_text
+from .._time import iso_utc
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..core.analysis import Analysis
 
-__all__ = ["children_of", "tree_order", "fmt_ms", "iso_us", "clean_text", "shorten"]
+__all__ = ["MAX_DAG_NODES", "children_of", "tree_order", "fmt_ms", "status_class", "iso_us", "clean_text", "shorten"]
 
+#: Above this many steps a DAG is folded (the picture stays readable: ~150 boxes fill a page).
+MAX_DAG_NODES = 150
 _NEVER = float("inf")
+_OK_STATUSES = frozenset({"ok", "success", "succeeded", "successful", "complete", "completed", "done"})
+
 
 def children_of(a: "Analysis") -> tuple[list[list[int]], list[int]]:
     """Return (children per kept step, roots), each sorted by start (untimed last, then document order).
@@ -62,6 +66,17 @@ def tree_order(a: "Analysis") -> list[int]:
     return order
 
 
+def status_class(status: object, failed: bool) -> str:
+    """Return ``"failed"``, ``"ok"`` or ``"other"`` for a step's status (its colour in every picture).
+
+    >>> status_class(" Failed ", True), status_class("SUCCESS", False), status_class(None, False)
+    ('failed', 'ok', 'other')
+    """
+    if failed:
+        return "failed"
+    if isinstance(status, str) and status.strip().lower() in _OK_STATUSES:
+        return "ok"
+    return "other"
 
 
 def iso_us(micros: int | None) -> str | None:

@@ -3,10 +3,15 @@
 The pipeline is skrub's (``skrub/_reporting``): :func:`summarize` builds a
 plain dict per trace from ``trace.analysis``, ``trace.steps`` and
 ``trace.segments`` (so the page agrees with ``gctrace analyze``), then jinja2
-templates in ``gctrace_nb/templates/`` render it with autoescaping on. Only
-two values are inserted unescaped, both produced by a library that escapes
-trace text itself: the DAG's SVG (graphviz, see :mod:`gctrace_nb.render.graph`)
-and the gantt's HTML (plotly, which writes its JSON with ``<`` as ``\\u003c``).
+templates in ``gctrace_nb/report/templates/`` render it with autoescaping on.
+Three values are inserted unescaped, each built by code that escapes trace
+text itself: the headline (:func:`gctrace_nb.core.summary.headline_html`), the
+DAG's SVG (graphviz, see :mod:`gctrace_nb.render.graph`) and the gantt's HTML
+(plotly, which writes its JSON with ``<`` as ``\\u003c``).
+
+Every section leads with the answer: the headline (bottleneck by name, its
+critical time and share of the total, then failures and anomalies), then the
+DAG and the timeline, then the tables (:mod:`gctrace_nb.report.tables`).
 
 - :func:`report_html`: a full page (plotly.js inlined once, so it opens offline).
 - :func:`report_snippet`: a fragment for notebooks (plotly.js from the CDN).
@@ -19,8 +24,8 @@ to install it, and everything else is still rendered.
 
 from __future__ import annotations
 
-import functools
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Iterable, Literal, Union
@@ -29,13 +34,14 @@ from markupsafe import Markup
 
 from .._time import iso_utc
 from ..errors import RendererUnavailable
+from ..render._tree import MAX_DAG_NODES
 
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
 
     from ..core.model import Trace
 
-__all__ = ["export_report", "report_html", "report_snippet", "summarize", "PlotlyJs"]
+__all__ = ["export_report", "report_html", "report_snippet", "summarize", "PlotlyJs", "MAX_DAG_NODES"]
 
 PlotlyJs = Literal["inline", "cdn"]
 Traces = Union["Trace", Iterable["Trace"]]
@@ -45,28 +51,16 @@ MAX_TABLE_ROWS: Final = 2000
 _PLOTLYJS_MODES: Final = ("inline", "cdn")
 
 
-@functools.lru_cache(maxsize=1)
 def _environment() -> "jinja2.Environment":
-    import jinja2
+    from .tables import environment
 
-    from ..render._tree import fmt_ms
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("gctrace_nb.report", "templates"),
-        autoescape=True,  # every template, whatever its extension
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["ms"] = fmt_ms
-    return env
+    return environment()
 
 
-@functools.lru_cache(maxsize=1)
 def _css() -> str:
-    from importlib.resources import files
+    from .tables import css
 
-    return files("gctrace_nb.report").joinpath("templates", "report.css").read_text(encoding="utf-8")
+    return css()
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -96,8 +90,9 @@ def summarize(
     index: int = 0,
     plotlyjs: PlotlyJs | Literal[False] = False,
     full_dag: bool = False,
-    max_nodes: int = 300,
+    max_nodes: int = MAX_DAG_NODES,
     max_rows: int = MAX_TABLE_ROWS,
+    cdn_note: bool = False,
 ) -> dict[str, Any]:
     """Return everything one report section shows, as a plain dict.
 
@@ -109,50 +104,33 @@ def summarize(
         full_dag: draw every step in the DAG (see :func:`~gctrace_nb.render.graph.dag`).
         max_nodes: fold the DAG above this many steps.
         max_rows: list at most this many steps in the steps table.
+        cdn_note: plotly.js comes from the network: say so where the timeline
+            goes (plotly's drawing hides the note).
 
-    The DAG SVG and gantt HTML are :class:`markupsafe.Markup` (inserted as is);
-    every other string is plain and gets escaped by the templates.
+    The headline, the DAG SVG and the gantt HTML are :class:`markupsafe.Markup`
+    (inserted as is); every other string is plain and gets escaped by the templates.
     """
-    import graphviz
-
-    from ..render import _tree
-    from ..render.graph import dag_svg
-    from ..render.timeline import gantt
+    from ..core.summary import headline_html, steps_count_text
+    from . import tables as table
 
     a = trace.analysis
     m = trace.metadata
     anchor = f"t{index}"
-    frame = trace.steps
-    rows = frame.select(
-        "node_id", "name", "parent_id", "status", "start", "duration_ms", "self_ms", "critical_ms",
-        "on_critical_path", "failed", "error_message", "anomalies",
-    ).to_dicts()
-    for row, depth in zip(rows, a.depth):
-        row["start"] = _iso(row["start"])
-        row["indent"] = "\u2007" * min(depth, 12)
-    order = _tree.tree_order(a)
-
-    dag_markup: Markup | None = None
-    try:
-        dag_markup = Markup(_svg_fragment(dag_svg(trace, full=full_dag, max_nodes=max_nodes, id_prefix=f"{anchor}-")))
-        folded = not full_dag and len(a.node_ids) > max_nodes
-        dag_note = (
-            f"{len(a.node_ids)} steps: the critical path, failures and their ancestors are drawn; "
-            "the rest are folded into “+N steps” boxes." if folded else ""
-        )
-    except RendererUnavailable as exc:
-        folded, dag_note = False, str(exc)
-    except graphviz.CalledProcessError as exc:  # dot ran but failed: keep the rest of the page
-        folded, dag_note = False, f"dot failed (exit status {exc.returncode}): {_first_line(exc.stderr)}"
-
-    figure = gantt(trace)
-    gantt_html = Markup(
-        figure.to_html(
-            full_html=False,
-            include_plotlyjs=plotlyjs if plotlyjs else False,
-            div_id=f"{anchor}-gantt",
-            config={"responsive": True, "displaylogo": False},
-        )
+    rows = table.step_rows(trace)
+    dag = _dag_part(trace, anchor, full_dag=full_dag, max_nodes=max_nodes)
+    crit_rows = [r for r in rows if r["critical"]]
+    path_table = table.Table(
+        [table.Column("step", "Step", "step"), table.Column("status", "Status", "status"),
+         table.Column("start", "Start", "num"), table.Column("critical", "Critical", "num"),
+         table.Column("share", "Share", "num")],
+        [{**r, "step": {**r["step"], "indent": ""}} for r in _in_path_order(crit_rows, a)],
+        cls="critical-path",
+    )
+    failed_table = table.Table(
+        [table.Column("step", "Step", "step"), table.Column("status", "Status", "status"),
+         table.Column("start", "Start", "num"), table.Column("duration", "Duration", "num")],
+        [{**r, "step": {**r["step"], "indent": ""}} for r in rows if "failed" in r["_class"].split()],
+        cls="failed-steps", id=f"{anchor}-failed",
     )
     return {
         "anchor": anchor,
@@ -162,6 +140,8 @@ def summarize(
         "flow_id": m.flow_id,
         "job_id": m.job_id,
         "status": "failed" if a.failed_nodes else "ok",
+        "headline": Markup(headline_html(a, anchor=anchor)),
+        "steps_count": steps_count_text(a),
         "steps_total": a.steps_total,
         "valid_steps": a.valid_steps,
         "kept_steps": len(a.node_ids),
@@ -169,17 +149,107 @@ def summarize(
         "total_ms": a.total_ms,
         "retrieval_latency_ms": m.retrieval_latency_ms,
         "bottleneck": a.bottleneck,
-        "critical_path": [(n, a.critical_ms[n]) for n in a.critical_path],
+        "bottleneck_label": _bottleneck_label(trace),
+        "started": _iso(_us_datetime(min((s for s, ok in zip(a.start_us, a.valid) if ok), default=None))),
+        "critical_path": path_table,
+        "critical_count": len(a.critical_path),
         "failed_nodes": list(a.failed_nodes),
         "anomalies": list(a.anomalies),
-        "failed": [rows[i] for i in order if rows[i]["failed"]],
-        "steps": [rows[i] for i in order[:max_rows]],
-        "steps_cut": len(order) > max_rows,
-        "dag_svg": dag_markup,
-        "dag_folded": folded,
-        "dag_note": dag_note,
-        "gantt_html": gantt_html,
+        "anomaly_rows": _anomaly_rows(trace),
+        "failed": failed_table,
+        "steps": table.steps_table(trace, max_rows=max_rows, rows=rows),
+        **dag,
+        "gantt_html": _gantt_part(trace, anchor, plotlyjs),
+        "cdn_note": cdn_note,
     }
+
+
+def _in_path_order(rows: list[dict], a: Any) -> list[dict]:
+    """Return the critical rows in the order of ``a.critical_path`` (time order)."""
+    position = {node_id: k for k, node_id in enumerate(a.critical_path)}
+    return sorted(rows, key=lambda r: position.get(r["node_id"], len(position)))
+
+
+def _us_datetime(micros: int | None) -> datetime | None:
+    return None if micros is None else datetime.fromtimestamp(micros / 1e6, tz=timezone.utc)
+
+
+def _bottleneck_label(trace: "Trace") -> str:
+    from ..core.summary import step_label, step_names
+
+    a = trace.analysis
+    if a.bottleneck is None:
+        return "none"
+    node_id = a.bottleneck.node_id
+    return step_label(step_names(a)[a.index_of[node_id]], node_id)
+
+
+def _anomaly_rows(trace: "Trace") -> list[dict]:
+    from ..core.summary import step_names
+    from .tables import step_cell
+
+    a = trace.analysis
+    names = step_names(a)
+    out = []
+    for node_id, kind in a.anomalies:
+        i = a.index_of.get(node_id) if node_id else None
+        name = names[i] if i is not None else None
+        out.append({"step": step_cell(name, node_id or "(no id)"), "kind": kind,
+                    "kept": "dropped" if kind in ("missing_id", "duplicate") else "kept"})
+    return out
+
+
+def _dag_part(trace: "Trace", anchor: str, *, full_dag: bool, max_nodes: int) -> dict[str, Any]:
+    """The DAG's SVG (or why it is missing), whether it was folded, and its legend's colours."""
+    import graphviz
+
+    from ..render import graph
+
+    a = trace.analysis
+    folded = not full_dag and len(a.node_ids) > max_nodes
+    svg: Markup | None = None
+    note = ""
+    try:
+        svg = Markup(_svg_fragment(graph.dag_svg(trace, full=full_dag, max_nodes=max_nodes, id_prefix=f"{anchor}-")))
+        if folded:
+            note = (f"{len(a.node_ids):,} steps: the bottleneck, the longest critical steps, the failures and their "
+                    "ancestors are drawn; the rest are folded into “+N steps” boxes.")
+    except RendererUnavailable as exc:
+        folded, note = False, str(exc)
+    except graphviz.CalledProcessError as exc:  # dot ran but failed: keep the rest of the page
+        folded, note = False, f"dot failed (exit status {exc.returncode}): {_first_line(exc.stderr)}"
+    return {
+        "dag_svg": svg,
+        "dag_folded": folded,
+        "dag_note": note,
+        # a graph shrunk below ~60% to fit the page has unreadable text: show it at its size, bottleneck centred
+        "dag_fit": svg is None or _svg_width_px(svg) <= _FIT_WIDTH_PX,
+        "legend": graph.legend(),
+    }
+
+
+_SVG_WIDTH = re.compile(r'<svg[^>]*?\swidth="([0-9.]+)pt"')
+_FIT_WIDTH_PX: Final = 2000
+
+
+def _svg_width_px(svg: str) -> float:
+    """Return the width dot gave the SVG, in CSS pixels (dot writes points)."""
+    found = _SVG_WIDTH.search(svg)
+    return float(found.group(1)) * 4 / 3 if found else 0.0
+
+
+def _gantt_part(trace: "Trace", anchor: str, plotlyjs: PlotlyJs | Literal[False]) -> Markup:
+    from ..render.timeline import gantt
+
+    figure = gantt(trace)
+    return Markup(
+        figure.to_html(
+            full_html=False,
+            include_plotlyjs=plotlyjs if plotlyjs else False,
+            div_id=f"{anchor}-gantt",
+            config={"responsive": True, "displaylogo": False},
+        )
+    )
 
 
 def _as_list(traces: Traces) -> list["Trace"]:
@@ -199,7 +269,10 @@ def _check_mode(plotlyjs: str) -> None:
 
 def _sections(items: list["Trace"], plotlyjs: PlotlyJs, **options: Any) -> list[dict]:
     # plotly.js goes in with the first figure only; later figures reuse window.Plotly
-    return [summarize(t, index=k, plotlyjs=plotlyjs if k == 0 else False, **options) for k, t in enumerate(items)]
+    return [
+        summarize(t, index=k, plotlyjs=plotlyjs if k == 0 else False, cdn_note=plotlyjs == "cdn", **options)
+        for k, t in enumerate(items)
+    ]
 
 
 def report_html(
@@ -208,7 +281,7 @@ def report_html(
     plotlyjs: PlotlyJs = "inline",
     title: str | None = None,
     full_dag: bool = False,
-    max_nodes: int = 300,
+    max_nodes: int = MAX_DAG_NODES,
     max_rows: int = MAX_TABLE_ROWS,
 ) -> str:
     """Return a full HTML page reporting one trace or several (a section each).
@@ -245,7 +318,7 @@ def report_snippet(
     *,
     plotlyjs: PlotlyJs = "cdn",
     full_dag: bool = False,
-    max_nodes: int = 300,
+    max_nodes: int = MAX_DAG_NODES,
     max_rows: int = MAX_TABLE_ROWS,
 ) -> str:
     """Return the report as an HTML fragment for a notebook cell (no ``<html>``, scoped CSS).
@@ -266,7 +339,7 @@ def export_report(
     plotlyjs: PlotlyJs = "inline",
     title: str | None = None,
     full_dag: bool = False,
-    max_nodes: int = 300,
+    max_nodes: int = MAX_DAG_NODES,
     max_rows: int = MAX_TABLE_ROWS,
 ) -> Path:
     """Write :func:`report_html` to ``path`` (atomically) and return the path.
