@@ -101,7 +101,8 @@ trace.steps.select("node_id", "name", "parent_id", "duration_ms", "self_ms", "cr
 trace.steps.sort("self_ms", descending=True).select("node_id", "name", "self_ms", "critical_ms").head(5)
 '''),
     code("trace.segments  # the critical path in time: which step held it when"),
-    md("## DAG\n\nThe critical path is bold orange; failed steps are red."),
+    md("## DAG\n\nThe bottleneck has a fill of its own; the critical path's steps are tinted by their share of the "
+       "time and joined by bold arrows in the order they ran; failed steps have a red double border."),
     code('''
 from gctrace_nb.render import dag, gantt
 

@@ -8,7 +8,8 @@ import pytest
 from _render_samples import HOSTILE_IDS, branchy_trace, hostile_trace, step, wide_steps
 from gctrace_nb import load_trace
 from gctrace_nb.render import gantt
-from gctrace_nb.render.timeline import CRITICAL_COLOR, STATUS_COLORS
+from gctrace_nb.render.timeline import CRITICAL_COLOR, CRITICAL_EDGE, STATUS_COLORS
+from gctrace_nb.simulator.generator import generate_trace
 
 
 def bar_color(fig: go.Figure, row: int) -> str:
@@ -43,7 +44,9 @@ def test_rows_are_in_tree_order_children_by_start():
     assert fig.layout.yaxis.autorange == "reversed"
     # row labels indent children and show names where steps have them
     ticks = list(fig.layout.yaxis.ticktext)
-    assert ticks[0] == "Inbound flow" and ticks[5].endswith("CRM call") and ticks[5] != "CRM call"
+    assert ticks[0] == "Inbound flow" and ticks[5].endswith("CRM call</b>") and not ticks[5].startswith("<b>")
+    assert ticks[5].lstrip("\u2007") == "<b>CRM call</b>"  # the bottleneck's row stands out
+    assert ticks[3].lstrip("\u2007") == "✗ db"  # failed rows are marked
 
 
 def test_bars_are_ms_since_the_earliest_start_and_match_the_steps_frame():
@@ -57,7 +60,19 @@ def test_bars_are_ms_since_the_earliest_start_and_match_the_steps_frame():
             continue
         assert length == frame[node_id]["duration_ms"]
     assert dict(zip(bar.customdata, bar.base))["crm"] == 100.0
-    assert "ms since 2023-11-14T22:13:20.000Z" == fig.layout.xaxis.title.text
+    assert fig.layout.xaxis.ticksuffix == " ms" and fig.layout.meta["unit"] == "ms"
+    assert fig.layout.xaxis.title.text == "time since the start"
+    assert fig.layout.title.text.endswith("· started 2023-11-14 22:13:20.000 UTC")  # the absolute start
+
+
+def test_traces_of_ten_seconds_or_more_get_a_seconds_axis():
+    t = load_trace(generate_trace(7))  # ~15 s
+    fig = gantt(t)
+    assert fig.layout.xaxis.ticksuffix == " s" and fig.layout.meta["unit"] == "s"
+    frame = {r["node_id"]: r for r in t.steps.iter_rows(named=True)}
+    for node_id, length in zip(fig.data[0].customdata, fig.data[0].x):
+        assert length == pytest.approx(frame[node_id]["duration_ms"] / 1000)
+    assert max(b + x for b, x in zip(fig.data[0].base, fig.data[0].x)) == pytest.approx(t.analysis.total_ms / 1000)
 
 
 def test_colour_by_status():
@@ -70,14 +85,17 @@ def test_colour_by_status():
     assert legend == {"ok", "failed"}
 
 
-def test_critical_bars_are_outlined_and_segments_drawn():
+def test_only_the_critical_segments_are_highlighted_visible_on_every_colour():
     t = branchy_trace()
     fig = gantt(t)
     order = rows(fig)
-    widths = dict(zip(order, fig.data[0].marker.line.width))
-    assert {n for n, w in widths.items() if w > 0} == set(t.analysis.critical_path)
-    segs = fig.data[1]
+    assert fig.data[0].marker.line.width == 0  # no bar is outlined as a whole
+    edge, segs = fig.data[1], fig.data[2]
     assert segs.type == "scatter" and segs.mode == "lines" and segs.line.color == CRITICAL_COLOR
+    # an orange stripe on a wider dark edge: it shows on green, red and grey bars alike
+    assert edge.line.color == CRITICAL_EDGE and edge.line.width > segs.line.width and edge.x == segs.x
+    for colour in STATUS_COLORS.values():
+        assert colour.lower() not in (CRITICAL_COLOR.lower(), CRITICAL_EDGE.lower())
     # one x pair per segment of trace.segments, on its step's row, None between segments
     frame = t.segments
     assert len(segs.x) == 3 * frame.height
@@ -89,6 +107,16 @@ def test_critical_bars_are_outlined_and_segments_drawn():
     for (s, e, row) in pairs:
         held[order[row]] = held.get(order[row], 0) + (e - s)
     assert held == pytest.approx(t.analysis.critical_ms)
+
+
+def test_the_bottleneck_is_named_on_the_chart_beside_its_bar():
+    t = branchy_trace()
+    fig = gantt(t)
+    (note,) = fig.layout.annotations
+    assert note.text == "bottleneck: <b>CRM call</b> · 730 ms · 73%"
+    assert note.y == rows(fig).index("crm-call") and note.showarrow
+    assert 150 <= note.x <= 880  # at an end of its critical segment (ms from the start)
+    assert gantt(load_trace([step("a", None, None)])).layout.annotations == ()
 
 
 def test_hover_has_start_duration_self_critical_status_and_error():
@@ -128,5 +156,5 @@ def test_large_trace_is_still_one_bar_trace_without_tick_labels():
 def test_empty_and_untimed_traces_draw_without_error():
     assert len(gantt(load_trace([])).data[0].x) == 0
     fig = gantt(load_trace([step("a", None, None)]))
-    assert list(fig.data[0].x) == [None] and len(fig.data[1].x) == 0
+    assert list(fig.data[0].x) == [None] and len(fig.data[1].x) == 0 and len(fig.data[2].x) == 0
     assert fig.layout.xaxis.title.text == "ms"

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import graphviz
 import pytest
 
-from _render_samples import branchy_steps, branchy_trace, hostile_trace, wide_steps
+from _render_samples import branchy_steps, branchy_trace, hostile_trace, step, wide_steps
 from gctrace_nb import load_trace
 from gctrace_nb.cli.app import EXIT_INVALID, EXIT_OK, main
 from gctrace_nb.report.trace import export_report, report_html, report_snippet
@@ -93,39 +93,53 @@ def summary_rows(html: str) -> dict[str, str]:
     return {th: re.sub(r"<[^>]+>", "", td) for th, td in re.findall(r"<tr><th>([^<]*)</th><td[^>]*>(.*?)</td></tr>", table)}
 
 
-def test_summary_reports_the_analysis_figures():
+def test_details_report_the_analysis_figures():
     t = branchy_trace()
     rows = summary_rows(section(report_html(t, plotlyjs="cdn"), 0))
     assert rows == {
         "Flow": "flow-1",
         "Job": "job-9",
         "Source": "debug · branchy",
+        "Started": "2023-11-14T22:13:20.000Z",
         "Total": "1,000 ms",
-        "Bottleneck": "crm-call (730 ms on the critical path)",
+        "Bottleneck": "CRM call (crm-call) (730 ms on the critical path)",
         "Steps": "9 (8 valid)",
         "Accuracy": "88.89% (0.8889)",
         "Retrieval latency": "1,234.5 ms",
-        "Failures": "2: db, notify",
-        "Anomalies": "2",
     }
     a = t.analysis
     assert (a.total_ms, a.bottleneck.critical_ms, a.accuracy_rate) == (1000.0, 730.0, 0.8889)
 
 
+def table_rows(html: str, cls: str) -> list[list[str]]:
+    """The rows of ``<table class=cls>`` as lists of cell texts (tags dropped, entities kept)."""
+    body = re.findall(rf'<table class="{cls}"[^>]*>(.*?)</table>', html, flags=re.S)[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)[1:]
+    return [[" ".join(re.sub(r"<[^>]+>", " ", c).split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
+            for row in rows]
+
+
 def test_tables_agree_with_the_analysis():
     t = branchy_trace()
+    a = t.analysis
     html = section(report_html(t), 0)
-    rows = re.findall(r'<table class="critical-path">(.*?)</table>', html, flags=re.S)[0]
-    listed = re.findall(r'<td class="id">([^<]*)</td><td class="num">([^<]*)</td>', rows)
-    assert [n for n, _ in listed] == list(t.analysis.critical_path)
-    assert dict(listed)["crm-call"] == "730 ms"
-    failed = re.findall(r'<tr class="failed"><td class="id">([^<]*)</td>', html)
-    assert set(failed) >= {"db", "notify"}
-    assert "timeout &lt;db&gt; &amp; &#34;x&#34;" in html
-    anomalies = re.findall(r'<table class="anomalies">(.*?)</table>', html, flags=re.S)[0]
-    assert re.findall(r'<td class="id">([^<]*)</td><td>([^<]*)</td>', anomalies) == list(t.analysis.anomalies)
-    steps = re.findall(r'<table class="steps">(.*?)</table>', html, flags=re.S)[0]
-    assert steps.count("<tr") == 1 + 9
+    path = table_rows(html, "critical-path")
+    # name (id where there is a name), then status, start, critical ms and share, in time order
+    assert [r[0] for r in path] == ["Inbound flow root", "auth", "crm", "CRM call crm-call", "notify boom"]
+    assert len(path) == len(a.critical_path)
+    assert path[3][3:] == ["730 ms", "73%"]
+    failed = table_rows(html, "failed-steps")
+    assert [r[0] for r in failed] == ['db timeout &lt;db&gt; &amp; &#34;x&#34;', "notify boom"]  # the error under the name
+    assert [r[1] for r in failed] == ["FAILED", "error"]
+    anomalies = re.findall(r'<table class="anomalies"[^>]*>(.*?)</table>', html, flags=re.S)[0]
+    assert re.findall(r'<span class="name">([^<]*)</span></td><td>([^<]*)</td>', anomalies) == list(a.anomalies)
+    steps = table_rows(html, "steps")
+    assert len(steps) == 9
+    crm_call = next(r for r in steps if r[0].endswith("CRM call crm-call"))
+    assert crm_call[1:8] == ["ok", "+150 ms", "730 ms", "730 ms", "730 ms", "73%", ""]
+    assert re.search(r'<tr class="critical bottleneck">', html)  # the bottleneck's row is marked
+    steps_table = re.findall(r'<table class="steps"[^>]*>(.*?)</table>', html, flags=re.S)[0]
+    assert len(re.findall(r'<tr class="failed[^"]*">', steps_table)) == 2  # failed rows are marked
 
 
 def test_hostile_text_never_becomes_markup(page):
@@ -138,7 +152,7 @@ def test_hostile_text_never_becomes_markup(page):
     assert {tag for tag, _ in elements.tags} <= {
         "html", "head", "meta", "link", "title", "style", "body", "div", "h1", "h2", "h3", "p", "span", "table",
         "tr", "th", "td", "a", "section", "details", "summary", "script", "code", "svg", "g", "polygon", "path",
-        "text", "ellipse", "polyline",
+        "text", "ellipse", "polyline", "b", "i", "input", "label", "footer", "noscript",
     }
 
 
@@ -146,7 +160,7 @@ def test_hostile_text_never_becomes_markup(page):
 def test_dag_is_inline_svg_with_ids_kept_apart(page):
     for k in (0, 1):
         html = section(page, k)
-        assert len(re.findall(r'<div class="dag"><svg ', html)) == 1
+        assert len(re.findall(rf'<div class="dag" id="t{k}-dag"><svg ', html)) == 1
         assert f'id="t{k}&#45;graph"' in html
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page and "<!-- " not in page
 
@@ -275,3 +289,126 @@ def test_cli_without_dot_warns_and_writes_the_page(files, tmp_path, capsys, monk
     assert main(["report", str(good), "-o", str(out), "--cdn"]) == EXIT_OK
     assert "brew install graphviz" in capsys.readouterr().err
     assert "dag-missing" in out.read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------- the page leads with the answer
+
+class VisibleText(HTMLParser):
+    """The text a reader sees, in order: no <style>, <script>, <noscript> or <title> content."""
+
+    HIDDEN = {"style", "script", "noscript", "title"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        self._hidden += tag in self.HIDDEN
+
+    def handle_endtag(self, tag):
+        self._hidden -= tag in self.HIDDEN
+
+    def handle_data(self, data):
+        if not self._hidden and data.strip():
+            self.parts.append(" ".join(data.split()))
+
+
+def visible_text(html: str) -> str:
+    parser = VisibleText()
+    parser.feed(html)
+    return " ".join(parser.parts)
+
+
+def ms_text(value: float) -> str:
+    """Milliseconds as a reader would write them: thousands separated, no trailing zeros."""
+    return f"{value:,.3f}".rstrip("0").rstrip(".") + " ms"
+
+
+def percent_texts(share: float) -> set[str]:
+    pct = share * 100
+    return {f"{pct:.0f}%", f"{pct:.1f}%", f"{pct:.1f}".rstrip("0").rstrip(".") + "%"}
+
+
+def traces_with_names():
+    from pathlib import Path
+
+    from gctrace_nb.simulator.generator import generate_trace
+
+    data = Path(__file__).resolve().parent.parent / "data"
+    yield "branchy", branchy_trace()
+    yield "demo", load_trace(generate_trace(7), name="inbound-call-demo")
+    for size in (10, 100, 2000):
+        yield f"generated-{size}", load_trace(generate_trace(5, size=size), name=f"generated {size}")
+    for name in ("inbound_call", "payment_failure", "dirty_trace"):
+        yield name, load_trace(data / f"{name}.json")
+
+
+def expected_answer(trace) -> tuple[str, str, set[str]]:
+    """The bottleneck's name as the step carries it, its critical ms and its share, computed here from the analysis."""
+    a = trace.analysis
+    bn = a.bottleneck
+    raw = a.raw[a.index_of[bn.node_id]]
+    return raw.get("name") or bn.node_id, ms_text(bn.critical_ms), percent_texts(bn.critical_ms / a.total_ms)
+
+
+@pytest.mark.parametrize("label, trace", list(traces_with_names()), ids=lambda v: v if isinstance(v, str) else "")
+def test_the_first_700_visible_characters_name_the_bottleneck_its_ms_and_share(label, trace):
+    first = visible_text(report_html(trace, plotlyjs="cdn"))[:700]
+    name, ms, percents = expected_answer(trace)
+    assert name in first, first
+    assert ms in first, (ms, first)
+    assert any(p in first for p in percents), (percents, first)
+    assert ms_text(trace.analysis.total_ms) in first  # "... of 15,569 ms"
+
+
+def test_the_headline_names_failures_and_anomalies_in_one_line_each():
+    from gctrace_nb.core.summary import headline
+
+    t = branchy_trace()
+    first = visible_text(report_html(t, plotlyjs="cdn"))[:700]
+    h = headline(t.analysis)
+    assert h.failures_line == "2 failed: db: timeout <db> & \"x\"; notify: boom"
+    assert h.anomalies_line == "2 anomalies: 1 orphan, 1 untimed"
+    assert h.failures_line in first and h.anomalies_line in first
+    # many failures are counted by name, still one line
+    many = load_trace([step("root", 0, 100)] + [step(f"f{k}", k, k + 1, "root", status="failed", name="Lookup",
+                                                   errorMessage="HTTP 503") for k in range(9)])
+    line = headline(many.analysis).failures_line
+    assert line == "9 failed: Lookup ×9; most common error: HTTP 503" and "\n" not in line
+
+
+def test_a_dirty_trace_counts_its_steps_the_same_way_everywhere():
+    from pathlib import Path
+
+    t = load_trace(Path(__file__).resolve().parent.parent / "data" / "dirty_trace.json")
+    a = t.analysis
+    assert (a.steps_total, len(a.node_ids), a.valid_steps) == (14, 11, 9)
+    html = section(report_html(t, plotlyjs="cdn"), 0)
+    text = visible_text(html)
+    said = "14 in the trace: 11 kept (3 dropped: 1 with a duplicate id, 2 without an id), 9 valid"
+    assert f"steps {said}" in text  # under the headline
+    assert summary_rows(html)["Steps"] == said  # in the details
+    assert "Steps (11 kept of 14)" in text  # above the table
+    assert len(table_rows(html, "steps")) == 11
+
+
+def test_a_cdn_page_says_where_the_timeline_goes_that_it_needs_the_network():
+    cdn = section(report_html(branchy_trace(), plotlyjs="cdn"), 0)
+    gantt_part = cdn.split("<h3>Timeline</h3>")[1].split("<h3>")[0]
+    note = re.findall(r'<div class="needs-network">(.*?)</div>', gantt_part, flags=re.S)
+    assert len(note) == 1 and "needs the network" in note[0] and "--cdn" in note[0]
+    assert gantt_part.index("needs-network") < gantt_part.index("Plotly.newPlot")  # where the chart would be
+    inline = section(report_html(branchy_trace()), 0)
+    assert "needs the network" not in inline  # an inlined page only asks for scripts, in a <noscript>
+    assert re.search(r"<noscript><div class=\"needs-network\">[^<]*JavaScript", inline)
+
+
+def test_trace_notebook_display_leads_with_the_headline():
+    t = branchy_trace()
+    html = t._repr_html_()
+    text = visible_text(html)
+    assert text.index("Bottleneck") < text.index("Flow")  # the answer before the figures
+    assert "CRM call crm-call · 730 ms · 73% of 1,000 ms" in text
+    assert "✗ 2 failed" in text and "2 anomalies" in text
+    assert "<script>" not in hostile_trace()._repr_html_()

@@ -88,8 +88,9 @@ def test_launch_fills_every_tab_and_enables_the_result_buttons(launcher, sim, do
     # the tabs
     assert launcher.tabs.titles == TAB_TITLES
     assert trace.metadata.job_id in tab_data(launcher, "Summary")["text/html"]
-    steps_html = tab_data(launcher, "Steps")["text/html"]
-    assert "node_id" in steps_html and f"{len(trace.steps)} steps" in steps_html
+    assert "gct-headline" in tab_data(launcher, "Summary")["text/html"]  # the headline leads the summary
+    steps_html = tab_data(launcher, "Steps")["text/html"]  # the report's steps table, not a raw frame
+    assert '<table class="steps"' in steps_html and f"Steps: {len(trace.steps)} " in steps_html
     assert tab_data(launcher, "DAG")["image/svg+xml"].lstrip().startswith(("<?xml", "<svg"))
     plot = tab_data(launcher, "Gantt")["application/vnd.plotly.v1+json"]
     assert plot["data"] and plot["data"][0]["type"] == "bar"

@@ -106,6 +106,12 @@ class Comparison:
 
         return printable("\n".join(lines))
 
+    def _repr_html_(self) -> str:
+        """What changed most, in the report's look (deltas coloured, newly failing rows marked)."""
+        from ..report.sets import comparison_html
+
+        return comparison_html(self)
+
     def __repr__(self) -> str:
         return (
             f"<Comparison by {self.by}: {self.nodes.height} nodes, {len(self.new)} new, "

@@ -65,6 +65,12 @@ class TraceSet:
             f"see .traces, .steps, .nodes(), .errors>"
         )
 
+    def _repr_html_(self) -> str:
+        """The set in the report's look: headline, top bottlenecks, failure hotspots, slowest traces."""
+        from ..report.sets import traceset_html
+
+        return traceset_html(self)
+
     def _step_rows(self):
         if self._rows is None:
             raise ValueError("this set was loaded with frames=False: load_traces(..., frames=True) keeps the steps")

@@ -13,6 +13,7 @@ import orjson
 import polars as pl
 
 from .analysis import FAILED_STATUSES, STEP_FLAG_KINDS, Analysis
+from .names import step_name
 from .._text import replace_surrogates
 
 __all__ = ["steps_frame", "segments_frame", "STEP_FLAG_KINDS", "step_name", "CORE_STEP_KEYS"]
@@ -20,17 +21,7 @@ __all__ = ["steps_frame", "segments_frame", "STEP_FLAG_KINDS", "step_name", "COR
 #: Anomaly kinds that can mark a kept step (``missing_id`` steps are not kept).
 #: The step keys the model reads; every other key goes into the ``extra`` JSON column.
 CORE_STEP_KEYS = ("nodeId", "parentId", "startTime", "endTime", "status", "errorMessage")
-_NAME_KEYS = ("name", "nodeName", "actionName", "displayName", "label")
 _UTC_US = pl.Datetime("us", "UTC")
-
-
-def step_name(step: dict) -> str | None:
-    """A human name for a step, if it carries one (``name``, ``actionName``, ...)."""
-    for key in _NAME_KEYS:
-        value = step.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 def _datetimes(values: list[int | None]) -> pl.Series:

@@ -4,7 +4,7 @@ Every view leads with the same answer to "what is slow?", built once by
 :func:`headline`: the bottleneck by name with its id beside it, its critical
 milliseconds and its share of the end-to-end time, then the failures and the
 anomalies in one line each. Steps are named by :func:`step_label` everywhere
-(the report, the DAG's tooltips, the timeline's hover, the batch page).
+(:mod:`gctrace_nb.core.names`: the report, the DAG, the timeline, the batch page).
 
 All of it reads :class:`~gctrace_nb.core.analysis.Analysis` only. Every string from
 the trace is escaped (ids may hold ``<``, ``&``, quotes or newlines).
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 
 from .._format import fmt_ms  # the one millisecond format: 15,569 ms, 1,234.5 ms
 from .._text import printable
+from .names import step_label, step_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis
@@ -44,6 +45,7 @@ _ERROR_CHARS: Final = 80
 BOTTLENECK_COLOR: Final = "#c2410c"
 FAILED_COLOR: Final = "#b42318"
 ANOMALY_COLOR: Final = "#8a6100"
+_FONT: Final = "-apple-system,\"Segoe UI\",Helvetica,Arial,sans-serif"
 
 
 def fmt_share(share: float | None) -> str:
@@ -64,25 +66,8 @@ def fmt_share(share: float | None) -> str:
     return f"{pct:.0f}%"
 
 
-def step_label(name: str | None, node_id: str, *, with_id: bool = True) -> str:
-    """Name a step the same way everywhere: its name, with the id beside it when space allows.
-
-    >>> step_label("Balance service", "balance-http")
-    'Balance service (balance-http)'
-    >>> step_label("Balance service", "balance-http", with_id=False), step_label(None, "balance-http")
-    ('Balance service', 'balance-http')
-    >>> step_label("same", "same")
-    'same'
-    """
-    if not name or name == node_id:
-        return node_id
-    return f"{name} ({node_id})" if with_id else name
-
-
 def step_names(a: "Analysis") -> tuple[str | None, ...]:
     """Return each kept step's name (``name``, ``actionName``, ...), ``None`` where it has none."""
-    from .frames import step_name
-
     return tuple(step_name(step) for step in a.raw)
 
 
@@ -218,7 +203,7 @@ def headline_html(a: "Analysis", *, anchor: str | None = None) -> str:
         anom_text = f"<a href='#{escape(anchor)}-anomalies' style='color:inherit'>{anom_text}</a>"
     return (
         f"<div class='gct-headline' style='border-left:6px solid {BOTTLENECK_COLOR};background:#fff7ed;"
-        "padding:8px 14px;margin:6px 0 12px;line-height:1.6;font-family:-apple-system,\"Segoe UI\",Helvetica,Arial,sans-serif'>"
+        f"padding:8px 14px;margin:6px 0 12px;line-height:1.6;font-family:{_FONT}'>"
         f"<div class='gct-headline-bottleneck' style='font-size:1.3em'>{lead}</div>"
         f"<div class='gct-headline-failures' style='{fail_style}' title='{escape(h.failures_line)}'>{'✗' if h.failed else '✓'} {fail_text}</div>"
         f"<div class='gct-headline-anomalies' style='{anom_style}' title='{escape(h.anomalies_line)}'>{'⚠' if h.anomaly_kinds else '·'} {anom_text}</div>"
@@ -295,7 +280,7 @@ def html_summary(trace: "Trace") -> str:
     )
     status = "failed" if a.failed_nodes else "ok"
     return (
-        f"<div class='gctrace-summary' data-status='{status}'>"
+        f"<div class='gctrace-summary' data-status='{status}' style='font-family:{_FONT}'>"
         f"<strong>Trace {title}</strong>"
         f"{headline_html(a)}"
         f"<table>{body}</table>"

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..core.model import Trace
 
 __all__ = ["Column", "Table", "environment", "css", "step_cell", "status_cell", "step_rows", "steps_table", "steps_html",
-           "table_html", "STEP_COLUMNS"]
+           "table_html", "fmt_ms_round", "STEP_COLUMNS"]
 
 _ERROR_CHARS: Final = 160
 _MAX_INDENT: Final = 12
@@ -90,6 +90,19 @@ def css() -> str:
     from importlib.resources import files
 
     return files("gctrace_nb.report").joinpath("templates", "report.css").read_text(encoding="utf-8")
+
+
+def fmt_ms_round(value: float | None) -> str:
+    """Milliseconds of an aggregate (a mean, a percentile), rounded to what a reader compares.
+
+    >>> fmt_ms_round(6716.517), fmt_ms_round(84.55), fmt_ms_round(3.14159), fmt_ms_round(None)
+    ('6,717 ms', '84.5 ms', '3.14 ms', '')
+    """
+    if value is None:
+        return ""
+    if value >= 100:
+        return f"{value:,.0f} ms"
+    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
 
 
 def step_cell(

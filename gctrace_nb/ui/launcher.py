@@ -453,11 +453,13 @@ class TraceLauncher:
                     close()
             self.trace = trace
             self._show_results(trace)
+            from ..core.summary import headline
+
             a = trace.analysis
             failed = f", {len(a.failed_nodes)} failed step(s)" if a.failed_nodes else ""
             self._say(_STYLE_OK, f"Trace complete: {a.steps_total} steps, {fmt_ms(a.total_ms)}{failed}.",
                       [f"job {trace.metadata.job_id}",
-                       f"bottleneck {a.bottleneck.node_id}" if a.bottleneck else "no bottleneck"])
+                       ("bottleneck " if a.bottleneck else "") + headline(a).bottleneck_line])
             try:
                 audit.audit_trace(trace, http_status=200)
             except Exception:  # noqa: BLE001 - the audit log never breaks the form
@@ -657,16 +659,11 @@ def _summary_bundle(trace: "Trace") -> dict[str, Any]:
 
 
 def _steps_bundle(trace: "Trace") -> dict[str, Any]:
-    import polars as pl
+    from ..report.tables import steps_html
 
-    frame = trace.steps
-    shown = frame.drop([c for c in ("extra",) if c in frame.columns]).head(_STEPS_SHOWN)
-    with pl.Config(tbl_rows=_STEPS_SHOWN, tbl_cols=-1, fmt_str_lengths=60):
-        html = shown._repr_html_()
-        text = repr(shown)
-    note = f"<small>{len(frame)} steps" + (f", first {_STEPS_SHOWN} shown" if len(frame) > _STEPS_SHOWN else "")
-    note += "; the whole frame is <code>launcher.trace.steps</code>.</small>"
-    return {"text/html": note + html, "text/plain": text}
+    html = steps_html(trace, max_rows=_STEPS_SHOWN)
+    note = "<small>The whole frame is <code>launcher.trace.steps</code>.</small>"
+    return {"text/html": html + note, "text/plain": trace.summary_text()}
 
 
 def _dag_bundle(trace: "Trace") -> dict[str, Any]:
