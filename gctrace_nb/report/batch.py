@@ -228,7 +228,8 @@ def _headline(ts, ranked, nodes, by, labels, slowest) -> dict[str, str]:
     """Three lines: the step holding the most time, the failures, the slowest trace."""
     from ..core.summary import fmt_ms, fmt_share
 
-    out = {"bottleneck": "No step takes part in a critical path.", "failures": "No step failed.", "slowest": ""}
+    out = {"bottleneck": "No step takes part in a critical path.", "failures": "No step failed.", "slowest": "",
+           "slowest_file": "", "slowest_rest": ""}
     if ranked.height and ranked["critical_share"][0]:
         top = ranked.row(0, named=True)
         cell = labels[top[by]]
@@ -244,6 +245,8 @@ def _headline(ts, ranked, nodes, by, labels, slowest) -> dict[str, str]:
     if slowest:
         s = slowest[0]
         out["slowest"] = f"Slowest trace: {s['trace']['text']} · {s['total']}, bottleneck {s['bottleneck']['name']}"
+        out["slowest_file"] = s["trace"]["text"]
+        out["slowest_rest"] = f" · {s['total']}, bottleneck {s['bottleneck']['name']}"
     return out
 
 
