@@ -220,7 +220,10 @@ def text_summary(trace: "Trace") -> str:
     lines = []
     title = trace.name or m.flow_id or "trace"
     lines.append(f"Trace {title}")
-    lines.append(f"  bottleneck {h.bottleneck_line}")
+    if h.bottleneck_id is not None:
+        lines.append(f"  bottleneck {h.bottleneck_line}")
+    else:
+        lines.append("  bottleneck none (no step takes part in the critical path)")
     lines.append(f"  {h.failures_line}")
     lines.append(f"  {h.anomalies_line}")
     if m.flow_id or m.job_id:

@@ -68,8 +68,6 @@ PLAIN_LINE: Final = "#8c959f"
 PLAIN_TEXT: Final = "#424a53"
 TREE_EDGE: Final = "#c4cad1"
 FOLD_LINE: Final = "#9aa5b1"
-#: Above this many boxes the report shows the DAG at its natural size (scrolling) instead of fitting the page width.
-FIT_WIDTH_NODES: Final = 120
 
 _LABEL_CHARS: Final = 36  # a name longer than this is cut in the box (the tooltip has it whole)
 _TOOLTIP_CHARS: Final = 400

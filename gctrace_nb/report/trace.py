@@ -111,24 +111,25 @@ def summarize(
     (inserted as is); every other string is plain and gets escaped by the templates.
     """
     from ..core.summary import headline_html, steps_count_text
-    from . import tables as table
+    from ..render._tree import iso_us
+    from . import tables
 
     a = trace.analysis
     m = trace.metadata
     anchor = f"t{index}"
-    rows = table.step_rows(trace)
+    rows = tables.step_rows(trace)
     dag = _dag_part(trace, anchor, full_dag=full_dag, max_nodes=max_nodes)
     crit_rows = [r for r in rows if r["critical"]]
-    path_table = table.Table(
-        [table.Column("step", "Step", "step"), table.Column("status", "Status", "status"),
-         table.Column("start", "Start", "num"), table.Column("critical", "Critical", "num"),
-         table.Column("share", "Share", "num")],
+    path_table = tables.Table(
+        [tables.Column("step", "Step", "step"), tables.Column("status", "Status", "status"),
+         tables.Column("start", "Start", "num"), tables.Column("critical", "Critical", "num"),
+         tables.Column("share", "Share", "num")],
         [{**r, "step": {**r["step"], "indent": ""}} for r in _in_path_order(crit_rows, a)],
         cls="critical-path",
     )
-    failed_table = table.Table(
-        [table.Column("step", "Step", "step"), table.Column("status", "Status", "status"),
-         table.Column("start", "Start", "num"), table.Column("duration", "Duration", "num")],
+    failed_table = tables.Table(
+        [tables.Column("step", "Step", "step"), tables.Column("status", "Status", "status"),
+         tables.Column("start", "Start", "num"), tables.Column("duration", "Duration", "num")],
         [{**r, "step": {**r["step"], "indent": ""}} for r in rows if "failed" in r["_class"].split()],
         cls="failed-steps", id=f"{anchor}-failed",
     )
@@ -150,14 +151,14 @@ def summarize(
         "retrieval_latency_ms": m.retrieval_latency_ms,
         "bottleneck": a.bottleneck,
         "bottleneck_label": _bottleneck_label(trace),
-        "started": _iso(_us_datetime(min((s for s, ok in zip(a.start_us, a.valid) if ok), default=None))),
+        "started": iso_us(min((s for s, ok in zip(a.start_us, a.valid) if ok), default=None)),
         "critical_path": path_table,
         "critical_count": len(a.critical_path),
         "failed_nodes": list(a.failed_nodes),
         "anomalies": list(a.anomalies),
         "anomaly_rows": _anomaly_rows(trace),
         "failed": failed_table,
-        "steps": table.steps_table(trace, max_rows=max_rows, rows=rows),
+        "steps": tables.steps_table(trace, max_rows=max_rows, rows=rows),
         **dag,
         "gantt_html": _gantt_part(trace, anchor, plotlyjs),
         "cdn_note": cdn_note,
@@ -168,10 +169,6 @@ def _in_path_order(rows: list[dict], a: Any) -> list[dict]:
     """Return the critical rows in the order of ``a.critical_path`` (time order)."""
     position = {node_id: k for k, node_id in enumerate(a.critical_path)}
     return sorted(rows, key=lambda r: position.get(r["node_id"], len(position)))
-
-
-def _us_datetime(micros: int | None) -> datetime | None:
-    return None if micros is None else datetime.fromtimestamp(micros / 1e6, tz=timezone.utc)
 
 
 def _bottleneck_label(trace: "Trace") -> str:
@@ -194,8 +191,8 @@ def _anomaly_rows(trace: "Trace") -> list[dict]:
     for node_id, kind in a.anomalies:
         i = a.index_of.get(node_id) if node_id else None
         name = names[i] if i is not None else None
-        out.append({"step": step_cell(name, node_id or "(no id)"), "kind": kind,
-                    "kept": "dropped" if kind in ("missing_id", "duplicate") else "kept"})
+        kept = {"missing_id": "dropped", "duplicate": "first kept, later copies dropped"}.get(kind, "kept")
+        out.append({"step": step_cell(name, node_id or "(no id)"), "kind": kind, "kept": kept})
     return out
 
 
