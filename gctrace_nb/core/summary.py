@@ -31,7 +31,6 @@ __all__ = [
     "headline_html",
     "step_label",
     "step_names",
-    "fmt_ms",
     "fmt_share",
     "steps_count_text",
     "text_summary",

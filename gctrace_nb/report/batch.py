@@ -76,6 +76,7 @@ def _trace_links(ts: "TraceSet") -> dict[int, str]:
 
 def summarize_set(ts: "TraceSet", *, by: str = "name", top: int = TOP) -> dict[str, Any]:
     """Everything the batch page shows, as a plain dict (no HTML)."""
+    from .._format import fmt_ms
     from ..core.summary import fmt_share
     from . import tables
 
@@ -91,12 +92,12 @@ def summarize_set(ts: "TraceSet", *, by: str = "name", top: int = TOP) -> dict[s
             "step": labels[row[by]],
             "share": fmt_share(row["critical_share"]),
             "on_path": fmt_share(row["critical_rate"]),
-            "mean_critical": tables.fmt_ms_round(row["mean_critical_ms"]),
+            "mean_critical": fmt_ms(row["mean_critical_ms"]),
             "count": f"{row['count']:,}",
             "traces": f"{row['traces']:,}",
-            "p50": tables.fmt_ms_round(row["duration_p50_ms"]),
-            "p95": tables.fmt_ms_round(row["duration_p95_ms"]),
-            "p99": tables.fmt_ms_round(row["duration_p99_ms"]),
+            "p50": fmt_ms(row["duration_p50_ms"]),
+            "p95": fmt_ms(row["duration_p95_ms"]),
+            "p99": fmt_ms(row["duration_p99_ms"]),
         }
         for row in ranked.head(top).iter_rows(named=True)
     ]
@@ -200,7 +201,8 @@ def _failure_rows(ts, nodes, steps, by, top, labels, links) -> list[dict[str, An
 
 
 def _slowest_rows(ts, steps, top, links) -> list[dict[str, Any]]:
-    from ..core.summary import fmt_ms, fmt_share
+    from .._format import fmt_ms
+    from ..core.summary import fmt_share
     from .tables import step_cell
 
     names = steps.filter(pl.col("is_bottleneck")).select("trace_id", pl.col("name").alias("_name"))
@@ -226,7 +228,8 @@ def _slowest_rows(ts, steps, top, links) -> list[dict[str, Any]]:
 
 def _headline(ts, ranked, nodes, by, labels, slowest) -> dict[str, str]:
     """Three lines: the step holding the most time, the failures, the slowest trace."""
-    from ..core.summary import fmt_ms, fmt_share
+    from .._format import fmt_ms
+    from ..core.summary import fmt_share
 
     out = {"bottleneck": "No step takes part in a critical path.", "failures": "No step failed.", "slowest": "",
            "slowest_file": "", "slowest_rest": ""}

@@ -39,12 +39,11 @@ def traceset_html(ts: "TraceSet", *, top: int = _TOP) -> str:
 
 
 def _delta_ms(value: float | None) -> dict[str, str]:
-    from .tables import fmt_ms_round
+    from .._format import fmt_ms
 
     if value is None:
         return {"text": "", "cls": ""}
-    sign = "+" if value > 0 else ("−" if value < 0 else "")
-    return {"text": sign + fmt_ms_round(abs(value)), "cls": "worse" if value > 0 else ("better" if value < 0 else "")}
+    return {"text": fmt_ms(value, signed=True), "cls": "worse" if value > 0 else ("better" if value < 0 else "")}
 
 
 def _delta_share(value: float | None) -> dict[str, str]:
@@ -53,7 +52,7 @@ def _delta_share(value: float | None) -> dict[str, str]:
     pts = round(value * 100, 1)
     if pts == 0:
         return {"text": "0 pts", "cls": ""}
-    return {"text": f"{'+' if pts > 0 else '−'}{abs(pts):.1f} pts", "cls": "worse" if pts > 0 else "better"}
+    return {"text": f"{pts:+.1f} pts", "cls": "worse" if pts > 0 else "better"}
 
 
 def _arrow(a: Any, b: Any, fmt) -> str:
@@ -65,8 +64,9 @@ def comparison_html(result: "Comparison", *, top: int = 15) -> str:
     import polars as pl
     from markupsafe import Markup
 
+    from .._format import fmt_ms
     from ..core.summary import fmt_share
-    from .tables import Column, Table, css, environment, fmt_ms_round, step_cell
+    from .tables import Column, Table, css, environment, step_cell
 
     by = result.by
     order = pl.when(pl.col("status") == "newly_failing").then(0).when(pl.col("status") == "changed").then(1) \
@@ -81,7 +81,7 @@ def comparison_html(result: "Comparison", *, top: int = 15) -> str:
             "_class": "failed" if status == "newly_failing" else "",
             "step": step_cell(row[by], row[by]),
             "status": {"text": status.replace("_", " "), "cls": status if status != "changed" else "other", "title": ""},
-            "p95": _arrow(row["p95_ms_a"], row["p95_ms_b"], fmt_ms_round),
+            "p95": _arrow(row["p95_ms_a"], row["p95_ms_b"], fmt_ms),
             "d95": _delta_ms(row["delta_p95_ms"]),
             "d50": _delta_ms(row["delta_p50_ms"]),
             "share": _arrow(row["critical_share_a"], row["critical_share_b"], fmt_share),

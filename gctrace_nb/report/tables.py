@@ -17,6 +17,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Sequence
 
+from .._format import fmt_ms
 from ..core import summary
 from ..render import _tree
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..core.model import Trace
 
 __all__ = ["Column", "Table", "environment", "css", "step_cell", "status_cell", "step_rows", "steps_table", "steps_html",
-           "table_html", "fmt_ms_round", "STEP_COLUMNS"]
+           "table_html", "STEP_COLUMNS"]
 
 _ERROR_CHARS: Final = 160
 _MAX_INDENT: Final = 12
@@ -79,7 +80,7 @@ def environment() -> "jinja2.Environment":
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["ms"] = summary.fmt_ms
+    env.filters["ms"] = fmt_ms
     env.filters["share"] = summary.fmt_share
     return env
 
@@ -90,19 +91,6 @@ def css() -> str:
     from importlib.resources import files
 
     return files("gctrace_nb.report").joinpath("templates", "report.css").read_text(encoding="utf-8")
-
-
-def fmt_ms_round(value: float | None) -> str:
-    """Milliseconds of an aggregate (a mean, a percentile), rounded to what a reader compares.
-
-    >>> fmt_ms_round(6716.517), fmt_ms_round(84.55), fmt_ms_round(3.14159), fmt_ms_round(None)
-    ('6,717 ms', '84.5 ms', '3.14 ms', '')
-    """
-    if value is None:
-        return ""
-    if value >= 100:
-        return f"{value:,.0f} ms"
-    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
 
 
 def step_cell(
@@ -158,10 +146,10 @@ def step_rows(trace: "Trace") -> list[dict[str, Any]]:
             "node_id": node_id,
             "step": step_cell(names[i], node_id, depth=a.depth[i], error=errors[i] if failed[i] else None),
             "status": status_cell(statuses[i], failed[i]),
-            "start": f"+{summary.fmt_ms((a.start_us[i] - origin) / 1000.0)}" if a.valid[i] else "untimed",  # type: ignore[operator]
-            "duration": summary.fmt_ms(durations[i]) if a.valid[i] else "",
-            "self": summary.fmt_ms(a.self_us[i] / 1000.0),
-            "critical": summary.fmt_ms(crit / 1000.0) if crit else "",
+            "start": f"+{fmt_ms((a.start_us[i] - origin) / 1000.0)}" if a.valid[i] else "untimed",  # type: ignore[operator]
+            "duration": fmt_ms(durations[i]) if a.valid[i] else "",
+            "self": fmt_ms(a.self_us[i] / 1000.0),
+            "critical": fmt_ms(crit / 1000.0) if crit else "",
             "share": summary.fmt_share(crit / 1000.0 / total) if crit and total > 0 else "",
             "anomalies": ", ".join(sorted(a.flags[i])),
         })
