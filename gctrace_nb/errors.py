@@ -21,7 +21,9 @@ URLs, statuses and the server's own error text only.
     │   └── RetriesExhausted                 a request failed every retry
     ├── Cancelled                            the caller cancelled a wait (cancel event set)
     ├── WebhookError                         a webhook could not be built or sent
-    └── RendererUnavailable (RuntimeError)   the graphviz ``dot`` binary is missing
+    ├── RendererUnavailable (RuntimeError)   the graphviz ``dot`` binary is missing
+    ├── StorageError (OSError)               object storage could not be listed, read or written
+    └── ClusterUnavailable (ConnectionError) the Dask scheduler cannot be reached (or dask is missing)
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ __all__ = [
     "WebhookError",
     "RendererUnavailable",
     "Cancelled",
+    "StorageError",
+    "ClusterUnavailable",
 ]
 
 
@@ -189,3 +193,27 @@ class WebhookError(GctraceError):
 
 class RendererUnavailable(GctraceError, RuntimeError):
     """:exc:`RuntimeError` raised when the graphviz ``dot`` binary is not installed."""
+
+
+class StorageError(GctraceError, OSError):
+    """:exc:`OSError` raised when object storage cannot be listed, read or written.
+
+    ``url`` is the URL without user info or signatures; ``reason`` says what went
+    wrong in one line. Neither holds a credential: reasons are scrubbed of every
+    secret of the storage options and of the environment.
+    """
+
+    def __init__(self, reason: str, url: str) -> None:
+        self.reason = reason
+        self.url = url
+        super().__init__(f"{url}: {reason}")
+
+    def __str__(self) -> str:  # OSError's own str() would show errno and strerror
+        return f"{self.url}: {self.reason}"
+
+    def __reduce__(self):  # pickled by Dask between workers and the client
+        return (type(self), (self.reason, self.url))
+
+
+class ClusterUnavailable(GctraceError, ConnectionError):
+    """:exc:`ConnectionError` raised when the Dask scheduler cannot be reached (or dask is not installed)."""

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from gctrace_nb import storage
-from gctrace_nb.storage import StorageError
+from gctrace_nb import _storage as storage
+from gctrace_nb.errors import StorageError
 
 SUFFIXES = (".json", ".ndjson", ".jsonl")
 

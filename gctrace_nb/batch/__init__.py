@@ -1,8 +1,11 @@
-"""Many traces at once: discovery, fast readers, vectorised analysis, worker processes, compare, export.
+"""Many traces at once: discovery, fast readers, vectorised analysis, worker processes, a Dask cluster, export.
 
-- :mod:`.discover` which files; :mod:`.readers` reading them; :mod:`.columns` + :mod:`.vectorized` analysing
-  them a chunk at a time; :mod:`.traceset` the result; :mod:`.load` ``load_traces`` (one process or several);
-  :mod:`.jsonout` the spec's JSON; :mod:`.comparison` two sides per node; :mod:`.export` other formats.
+- :mod:`.discover` which files (paths or URLs, read through :mod:`gctrace_nb._storage`); :mod:`.readers`
+  reading them; :mod:`.columns` + :mod:`.vectorized` analysing them a chunk at a time; :mod:`.traceset`
+  the result; :mod:`.dispatch` ``load_traces``, which runs :mod:`.load` (one process or several) or
+  :mod:`.cluster` (a Dask cluster's workers); :mod:`.nodestats` the per-node table, exact under any split;
+  :mod:`.jsonout` the spec's JSON; :mod:`.comparison` two sides per node; :mod:`.export` other formats,
+  :mod:`.dataset` a Hive-partitioned Parquet dataset.
 
 Importing this package is cheap: ``gctrace analyze`` streams JSON without polars, so the
 public names resolve on first use.
@@ -15,7 +18,7 @@ from typing import Any
 
 __all__ = ["TraceSet", "compare", "load_traces"]
 
-_LAZY = {"TraceSet": "traceset", "compare": "comparison", "load_traces": "load"}
+_LAZY = {"TraceSet": "traceset", "compare": "comparison", "load_traces": "dispatch"}
 
 
 def __getattr__(name: str) -> Any:

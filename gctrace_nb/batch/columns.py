@@ -125,9 +125,10 @@ class Chunk:
     is not text) keeps its steps for :func:`analyze_steps`.
     """
 
-    def __init__(self, frames: bool = True, copy_strings: bool = True) -> None:
+    def __init__(self, frames: bool = True, copy_strings: bool = True, storage_options: dict | None = None) -> None:
         from array import array
 
+        self.storage_options = storage_options  # to read a URL again (steps_of)
         self.frames = frames
         self.copy_strings = copy_strings  # figures outlive the chunk: copy their strings
         self.n_docs = 0
@@ -154,7 +155,7 @@ class Chunk:
         if isinstance(source, list):
             return source
         path, line = source
-        docs, _ = read_file(path)
+        docs, _ = read_file(path, storage_options=self.storage_options)
         return next(d.steps for d in docs if d.line == line)
 
     def add(self, doc: Doc) -> None:

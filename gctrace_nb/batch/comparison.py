@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from .load import as_trace_set
+from .dispatch import as_trace_set
 
 __all__ = ["Comparison", "compare", "compare_chart"]
 

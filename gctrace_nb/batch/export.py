@@ -33,16 +33,34 @@ _STATUS_UNSET, _STATUS_ERROR = 0, 2
 _SPAN_KIND_INTERNAL = 1
 
 
-def _as_set(value: Any):
-    from .load import as_trace_set
+def _as_set(value: Any, storage_options: dict | None = None):
+    from .dispatch import as_trace_set
 
-    return as_trace_set(value, purpose="export")
+    return as_trace_set(value, purpose="export", storage_options=storage_options)
 
 
 # ------------------------------------------------------------------ parquet
-def write_parquet(value: Any, directory: str | os.PathLike) -> dict[str, Path]:
-    """Write ``traces.parquet``, ``steps.parquet`` and ``nodes.parquet`` into ``directory``."""
-    ts = _as_set(value)
+def write_parquet(value: Any, directory: str | os.PathLike, *, hive: bool | None = None,
+                  storage_options: dict | None = None) -> dict[str, Any]:
+    """Write ``traces.parquet``, ``steps.parquet`` and ``nodes.parquet`` into ``directory``.
+
+    With ``hive`` (the default when ``directory`` is a URL such as
+    ``s3://bucket/prefix/``, or when the set was loaded on a Dask cluster),
+    write a Hive-partitioned dataset instead: ``traces/`` and ``steps/`` by
+    ``flow_id=``/``day=``, and ``nodes.parquet`` (:mod:`.dataset`; a cluster's
+    workers write their own parts). Returns where each table went.
+    """
+    from .. import _storage as storage
+
+    ts = _as_set(value, storage_options)
+    if hive is None:
+        hive = storage.is_url(os.fspath(directory)) or bool(getattr(ts, "_parts", None))
+    if hive:
+        from . import dataset
+
+        out_text = os.fspath(directory)
+        dataset.write_dataset(ts, out_text, storage_options=storage_options)
+        return {name: dataset.join(out_text, name) for name in ("traces", "steps", "nodes.parquet")}
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     frames = {"traces": ts.traces, "steps": ts.steps, "nodes": ts.nodes()}
@@ -126,11 +144,22 @@ def to_chrome_trace(value: Any) -> dict:
     return {"traceEvents": events, "displayTimeUnit": "ms", "otherData": {"exporter": _SCOPE}}
 
 
-def write_chrome_trace(value: Any, path: str | os.PathLike) -> Path:
-    """Write :func:`to_chrome_trace` as JSON (opens in Perfetto and chrome://tracing)."""
+def _write_text(text: str, path: str | os.PathLike, storage_options: dict | None) -> Any:
+    """Write ``text`` as UTF-8 to a local path (returned as a ``Path``) or a URL (returned as given)."""
+    from .. import _storage as storage
+
+    if storage.is_url(os.fspath(path)):
+        with storage.open_output(os.fspath(path), storage_options) as fh:
+            fh.write(text.encode("utf-8"))
+        return os.fspath(path)
     target = Path(path)
-    target.write_text(json.dumps(to_chrome_trace(value), ensure_ascii=False), encoding="utf-8")
+    target.write_text(text, encoding="utf-8")
     return target
+
+
+def write_chrome_trace(value: Any, path: str | os.PathLike, *, storage_options: dict | None = None) -> Any:
+    """Write :func:`to_chrome_trace` as JSON (opens in Perfetto and chrome://tracing); ``path`` may be a URL."""
+    return _write_text(json.dumps(to_chrome_trace(value), ensure_ascii=False), path, storage_options)
 
 
 # ------------------------------------------------------------------ OTLP
@@ -208,11 +237,9 @@ def to_otlp(value: Any, *, service_name: str = "genesys-cloud-flow") -> dict:
     return {"resourceSpans": resource_spans}
 
 
-def write_otlp(value: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
-    """Write :func:`to_otlp` as JSON."""
-    target = Path(path)
-    target.write_text(json.dumps(to_otlp(value, **kwargs), ensure_ascii=False), encoding="utf-8")
-    return target
+def write_otlp(value: Any, path: str | os.PathLike, *, storage_options: dict | None = None, **kwargs: Any) -> Any:
+    """Write :func:`to_otlp` as JSON; ``path`` may be a URL."""
+    return _write_text(json.dumps(to_otlp(value, **kwargs), ensure_ascii=False), path, storage_options)
 
 
 def push_otlp(value: Any, url: str, *, session: Any = None, timeout: float = 30.0, **kwargs: Any) -> int:

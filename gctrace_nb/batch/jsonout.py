@@ -65,7 +65,16 @@ class JsonItems:
 
     def __call__(self, labels: list, totals: list, figures: list) -> None:
         if figures:
-            self.fragment(dumps_bytes(list(map(analysis_object, labels, totals, figures)))[1:-1])
+            import orjson
+
+            objects = list(map(analysis_object, labels, totals, figures))
+            try:
+                data = orjson.dumps(objects)[1:-1]
+            except (TypeError, orjson.JSONEncodeError):
+                # one object at a time: only those orjson refuses are written the other way,
+                # so the bytes do not depend on which traces share a chunk (or a cluster's partition)
+                data = b",".join(map(dumps_bytes, objects))
+            self.fragment(data)
 
     def fragment(self, data: bytes) -> None:
         """Items already written as JSON (a worker's part)."""

@@ -1,15 +1,17 @@
-"""``load_traces``: sources in, :class:`~.traceset.TraceSet` out; one process or several."""
+"""Reading and analysing files on this machine: sources in, :class:`~.traceset.TraceSet` out; one process or several.
+
+(:func:`.dispatch.load_traces` is the front door: it sends the work here or to a Dask cluster.)"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .columns import Chunk, Figures, step_schema
-from .discover import PathInput, expand_paths, file_size
+from .discover import file_size
 from .jsonout import JsonItems
 from .readers import iter_docs
 from .traceset import TraceSet
@@ -23,31 +25,16 @@ CHUNK_STEPS = 200_000  # steps analysed together with step frames: bounds memory
 # (fewer pages to fault in: ~10% faster per process, a third of the memory)
 FIGURES_CHUNK_DIVISOR = 8
 
-def load_traces(
-    inputs: PathInput | Sequence[Any], *, progress: bool = True, workers: int = 1, frames: bool = True
-) -> TraceSet:
-    """Load and analyse many traces: paths, a directory, a glob, or ``Trace`` objects.
+def load_local(sources: list, *, progress: bool = True, workers: int = 1, frames: bool = True,
+               storage_options: dict | None = None) -> TraceSet:
+    """Read and analyse ``sources`` (expanded files, URLs or ``Trace`` objects) on this machine.
 
-    Every document shape :func:`gctrace_nb.core.documents.read_document` accepts is read,
-    and NDJSON files (``.ndjson``/``.jsonl``, or any file whose lines are each a
-    document) give one trace per line. A file that cannot be read goes into
-    ``errors`` as ``(path, reason)``; the batch never stops for it.
-
-    ``frames=False`` keeps only the per-trace figures (``traces``, ``to_json()``):
-    no step rows, no polars, less time and memory (what ``gctrace analyze`` uses).
     ``workers > 1`` reads and analyses part of the files in that many - 1 extra
     processes (spawned: each pays ~0.3 s to start, so it pays off from a few
     hundred files). The result is the same, in the same order.
     """
     from ..core.model import Trace
 
-    if isinstance(inputs, (str, os.PathLike)):
-        sources: list = expand_paths(inputs)
-    else:
-        items = list(inputs)
-        sources = []
-        for item in items:
-            sources.extend([item] if isinstance(item, Trace) else expand_paths(item))
     import gc
 
     # Parsing makes millions of small acyclic objects; the cyclic collector would
@@ -56,14 +43,15 @@ def load_traces(
     gc.disable()
     try:
         if workers > 1 and len(sources) >= 8 * workers and not any(isinstance(s, Trace) for s in sources):
-            return load_parallel(sources, progress, workers, frames)
-        return load_sources(sources, progress, frames)
+            return load_parallel(sources, progress, workers, frames, storage_options=storage_options)
+        return load_sources(sources, progress, frames, storage_options=storage_options)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def load_part(sources: list, frames: bool = True, json_items: bool = False) -> Any:
+def load_part(sources: list, frames: bool = True, json_items: bool = False, storage_options: dict | None = None
+              ) -> Any:
     """Worker entry point: load and analyse part of the files (no progress bar).
 
     With ``json_items``: (the §5 objects as JSON array items, the errors).
@@ -73,12 +61,13 @@ def load_part(sources: list, frames: bool = True, json_items: bool = False) -> A
     gc.disable()
     if json_items:
         out: list = []
-        ts = load_sources(sources, False, False, JsonItems(out.append))
+        ts = load_sources(sources, False, False, JsonItems(out.append), storage_options)
         return b"".join(out), ts.errors
-    return load_sources(sources, False, frames)
+    return load_sources(sources, False, frames, storage_options=storage_options)
 
 
-def load_parallel(sources: list, progress: bool, workers: int, frames: bool, sink: Any = None) -> TraceSet:
+def load_parallel(sources: list, progress: bool, workers: int, frames: bool, sink: Any = None,
+                  storage_options: dict | None = None) -> TraceSet:
     """Split the files by size; this process takes the first part, spawned workers the rest.
 
     With ``sink`` (a :class:`JsonItems`), every part's objects go to it in order;
@@ -107,7 +96,7 @@ def load_parallel(sources: list, progress: bool, workers: int, frames: bool, sin
     parts = np.split(np.arange(len(sources)), cuts)
     for proc, part in zip(procs, parts[1:]):
         assert proc.stdin is not None
-        proc.stdin.write(pickle.dumps(([sources[i] for i in part], frames, sink is not None)))
+        proc.stdin.write(pickle.dumps(([sources[i] for i in part], frames, sink is not None, storage_options)))
         proc.stdin.close()
     results: list = [None] * len(procs)
 
@@ -118,22 +107,22 @@ def load_parallel(sources: list, progress: bool, workers: int, frames: bool, sin
     readers = [threading.Thread(target=collect, args=(k,), daemon=True) for k in range(len(procs))]
     for reader in readers:
         reader.start()
-    sets = [load_sources([sources[i] for i in parts[0]], progress, frames, sink)]
+    sets = [load_sources([sources[i] for i in parts[0]], progress, frames, sink, storage_options)]
     for k, (proc, reader) in enumerate(zip(procs, readers)):
         reader.join()
         if proc.wait() != 0 or not results[k]:  # the worker failed: do its part here
-            sets.append(load_sources([sources[i] for i in parts[k + 1]], False, frames, sink))
+            sets.append(load_sources([sources[i] for i in parts[k + 1]], False, frames, sink, storage_options))
         elif sink is not None:
             items, errors = pickle.loads(results[k])
             sink.fragment(items)
             sets[0].errors.extend(errors)
         else:
             sets.append(pickle.loads(results[k]))
-    return sets[0] if sink is not None else _merge(sets)
+    return sets[0] if sink is not None else merge_sets(sets)
 
 
 
-def _merge(sets: list[TraceSet]) -> TraceSet:
+def merge_sets(sets: list[TraceSet]) -> TraceSet:
     """One set from several loaded in order (trace ids shift by the traces before)."""
     frames, labels, paths, lines, flow_ids, totals, figures, errors, python_path = [], [], [], [], [], [], [], [], []
     for ts in sets:
@@ -157,10 +146,12 @@ def _merge(sets: list[TraceSet]) -> TraceSet:
         rows = pl.concat(frames)
     merged = TraceSet(labels, paths, lines, flow_ids, totals, rows, figures, errors)
     merged.python_path = python_path
+    merged.storage_options = sets[0].storage_options if sets else None
     return merged
 
 
-def load_sources(sources: list, progress: bool, frames: bool = True, sink: Any = None) -> TraceSet:
+def load_sources(sources: list, progress: bool, frames: bool = True, sink: Any = None,
+                 storage_options: dict | None = None) -> TraceSet:
     """Read and analyse ``sources`` chunk by chunk.
 
     With ``sink`` (figures only), each chunk's figures go to ``sink(labels, totals,
@@ -173,7 +164,7 @@ def load_sources(sources: list, progress: bool, frames: bool = True, sink: Any =
     python_path: list[int] = []
     figures: list[Figures] = []
     keep = sink is None
-    chunk = Chunk(frames, copy_strings=keep)
+    chunk = Chunk(frames, copy_strings=keep, storage_options=storage_options)
     limit = CHUNK_STEPS if frames else max(1, CHUNK_STEPS // FIGURES_CHUNK_DIVISOR)
 
     def flush() -> None:
@@ -188,9 +179,9 @@ def load_sources(sources: list, progress: bool, frames: bool = True, sink: Any =
             figures.extend(figs)
         else:
             sink(labels[lo:], totals[lo:], figs)
-        chunk = Chunk(frames, copy_strings=keep)
+        chunk = Chunk(frames, copy_strings=keep, storage_options=storage_options)
 
-    for doc in iter_docs(sources, progress, errors, frames):
+    for doc in iter_docs(sources, progress, errors, frames, storage_options):
         labels.append(doc.label)
         paths.append(doc.path)
         lines.append(doc.line)
@@ -209,10 +200,12 @@ def load_sources(sources: list, progress: bool, frames: bool = True, sink: Any =
         rows = pl.concat(parts) if parts else pl.DataFrame(schema=step_schema())
     ts = TraceSet(labels, paths, lines, flow_ids, totals, rows, figures, errors)
     ts.python_path = python_path
+    ts.storage_options = storage_options
     return ts
 
 
-def stream_analysis_json(sources: list, write: Any, *, progress: bool = False, workers: int = 1) -> list:
+def stream_analysis_json(sources: list, write: Any, *, progress: bool = False, workers: int = 1,
+                         storage_options: dict | None = None) -> list:
     """Write the §5 objects of every trace in ``sources`` as JSON array items; return the errors.
 
     Nothing is kept: each chunk's objects are written through ``write(bytes)`` as soon
@@ -220,24 +213,5 @@ def stream_analysis_json(sources: list, write: Any, *, progress: bool = False, w
     """
     sink = JsonItems(write)
     if workers > 1 and len(sources) >= 8 * workers:
-        return load_parallel(sources, progress, workers, False, sink).errors
-    return load_sources(sources, progress, False, sink).errors
-
-
-def as_trace_set(value: Any, *, purpose: str = "analyse") -> TraceSet:
-    """A :class:`TraceSet` from a set, a ``Trace``, a path/directory/glob, or a list of those."""
-    from ..core.model import Trace
-
-    if isinstance(value, TraceSet):
-        return value
-    if isinstance(value, Trace):
-        return load_traces([value], progress=False)
-    if isinstance(value, (str, os.PathLike, list, tuple)):
-        loaded = load_traces(value, progress=False)
-        if not len(loaded) and loaded.errors:  # a mistyped path must not read as "no traces at all"
-            from ..errors import TraceFormatError
-
-            path, reason = loaded.errors[0]
-            raise TraceFormatError(reason, path)
-        return loaded
-    raise TypeError(f"cannot {purpose} a {type(value).__name__}; give a Trace, a TraceSet or paths")
+        return load_parallel(sources, progress, workers, False, sink, storage_options).errors
+    return load_sources(sources, progress, False, sink, storage_options).errors

@@ -1,6 +1,8 @@
 """Reading trace files fast: orjson, a typed msgspec decoder, NDJSON, and the general reader as referee.
 
-Never raises for bad input: a file that cannot be read becomes ``(path, reason)``."""
+Never raises for bad input: a file that cannot be read becomes ``(path, reason)``. URLs
+(``s3://``, ``gs://``, ``https://``, ...) are fetched through :mod:`gctrace_nb._storage`,
+many at a time, and then read exactly as local files are."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 
+from .. import _storage as storage
 from ..core.documents import find_steps, read_document
-from ..errors import TraceFormatError
+from ..errors import StorageError, TraceFormatError
 from .discover import NDJSON_SUFFIXES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -141,47 +144,66 @@ def _decode_typed(data: bytes, frames: bool) -> tuple[list, str | None] | None:
     return doc.steps, None if doc.metadata is None else doc.metadata.flow_id
 
 
-def read_file(path: str, typed: bool | None = None) -> tuple[list[Doc], list[tuple[str, str]]]:
+def read_file(path: str, typed: bool | None = None, data: Any = None, storage_options: dict | None = None
+              ) -> tuple[list[Doc], list[tuple[str, str]]]:
     """Read one file into trace documents and errors (never raises for bad input).
 
     ``typed`` (the frames flag, or ``None`` for plain dicts): documents of the
-    common shape come as typed structs, read without a dict per step.
+    common shape come as typed structs, read without a dict per step. ``data``:
+    a URL's bytes already fetched (:func:`with_data`), or the
+    :class:`~gctrace_nb.errors.StorageError` fetching them raised.
     """
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError:
-        data = None
+    url = storage.is_url(path)
+    if url and data is None:
+        try:
+            data = storage.read_bytes(path, storage_options)
+        except StorageError as exc:
+            data = exc
+    if isinstance(data, StorageError):
+        return [], [(data.url, data.reason)]
+    label = path
+    if url:  # a signed URL's signature is not shown
+        label = storage.redact_url(path)
+        if not data.strip():
+            return [], [(label, "empty file")]
+    else:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            data = None
     if data is not None and path.lower().endswith(NDJSON_SUFFIXES):
-        return _read_ndjson(path, data)
+        return _read_ndjson(path, data, label=label)
     if data is not None and typed is not None:
         typed_doc = _decode_typed(data, typed)
         if typed_doc is not None:
-            return [Doc(path, path, None, typed_doc[0], typed_doc[1], typed=True)], []
+            return [Doc(label, path, None, typed_doc[0], typed_doc[1], typed=True)], []
     if data is not None:
         try:
             doc = find_steps(_loads(data), path)
-            return [Doc(path, path, None, doc.steps, _flow_id(doc.metadata))], []
+            return [Doc(label, path, None, doc.steps, _flow_id(doc.metadata))], []
         except Exception:  # orjson refused, or no steps: the core's reader decides
             pass
     try:
-        doc = read_document(path)
+        doc = read_document(data, name=label) if url else read_document(path)
     except TraceFormatError as exc:
         if data is not None and data.count(b"\n") > 0:
-            docs, errors = _read_ndjson(path, data, strict=True)
+            docs, errors = _read_ndjson(path, data, strict=True, label=label)
             if docs and not errors:
                 return docs, errors
-        return [], [(path, exc.reason)]
-    return [Doc(path, path, None, doc.steps, _flow_id(doc.metadata), slow=True)], []
+        return [], [(label, exc.reason)]
+    return [Doc(label, path, None, doc.steps, _flow_id(doc.metadata), slow=True)], []
 
 
-def _read_ndjson(path: str, data: bytes, *, strict: bool = False) -> tuple[list[Doc], list[tuple[str, str]]]:
+def _read_ndjson(path: str, data: bytes, *, strict: bool = False, label: str | None = None
+                 ) -> tuple[list[Doc], list[tuple[str, str]]]:
     docs: list[Doc] = []
     errors: list[tuple[str, str]] = []
+    base = path if label is None else label
     for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
-        label = f"{path}:{number}"
+        label = f"{base}:{number}"
         slow = False
         try:
             doc = find_steps(_loads(line), label)
@@ -206,7 +228,20 @@ class _NoBar:
         pass
 
 
-def iter_docs(sources: Sequence[Any], progress: bool, errors: list, typed: bool | None = None) -> Iterator[Doc]:
+def with_data(sources: Sequence[Any], storage_options: dict | None) -> Iterator[tuple[Any, Any]]:
+    """``(source, data)``: URLs with their bytes (or the error), fetched many at a time
+    just ahead of use (:func:`gctrace_nb._storage.read_many`); anything else with ``None``."""
+    urls = [(s, None) for s in sources if isinstance(s, str) and storage.is_url(s)]
+    if not urls:
+        yield from ((s, None) for s in sources)
+        return
+    fetched = storage.read_many(urls, storage_options)
+    for source in sources:
+        yield (source, next(fetched)[1]) if isinstance(source, str) and storage.is_url(source) else (source, None)
+
+
+def iter_docs(sources: Sequence[Any], progress: bool, errors: list, typed: bool | None = None,
+              storage_options: dict | None = None) -> Iterator[Doc]:
     from ..core.model import Trace
 
     if progress:
@@ -216,11 +251,11 @@ def iter_docs(sources: Sequence[Any], progress: bool, errors: list, typed: bool 
     else:
         bar = _NoBar()
     try:
-        for source in sources:
+        for source, data in with_data(sources, storage_options):
             if isinstance(source, Trace):
                 yield Doc(source.name or "<trace>", None, None, source.raw_steps, source.metadata.flow_id, slow=True)
             else:
-                docs, errs = read_file(source, typed)
+                docs, errs = read_file(source, typed, data, storage_options)
                 errors.extend(errs)
                 yield from docs
             bar.update(1)

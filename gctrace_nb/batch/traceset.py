@@ -55,6 +55,8 @@ class TraceSet:
         self.errors: list[tuple[str, str]] = list(errors)
         #: Trace ids analysed by the pure-Python path (cycles, non-object entries, ...).
         self.python_path: list[int] = []
+        #: The fsspec options URLs were read with (to read a trace again; never shown).
+        self.storage_options: dict | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -160,37 +162,14 @@ class TraceSet:
         ``critical_rate`` (share of its steps on the critical path), ``mean_critical_ms``
         (over all its steps), ``critical_share`` (its critical ms over the sum of every
         trace's ``total_ms``: its share of end-to-end time). Sorted by ``critical_share``.
-        """
-        import polars as pl
 
-        if by not in ("node_id", "name"):
-            raise ValueError(f'by must be "node_id" or "name", not {by!r}')
-        steps = self.steps
-        key = pl.col("node_id") if by == "node_id" else pl.coalesce("name", "node_id")
-        total = float(self.traces["total_ms"].sum() or 0.0)
-        q = []
-        for col in ("duration_ms", "self_ms"):
-            base = col.removesuffix("_ms")
-            for p in (50, 95, 99):
-                q.append(pl.col(col).quantile(p / 100, "linear").alias(f"{base}_p{p}_ms"))
-        return (
-            steps.group_by(key.alias(by))
-            .agg(
-                pl.len().alias("count"),
-                pl.col("trace_id").n_unique().alias("traces"),
-                *q,
-                pl.col("failed").mean().alias("failure_rate"),
-                pl.col("failed").sum().alias("failed_count"),
-                pl.col("on_critical_path").sum().alias("critical_count"),
-                pl.col("on_critical_path").mean().alias("critical_rate"),
-                pl.col("critical_ms").mean().alias("mean_critical_ms"),
-                pl.col("critical_ms").sum().alias("critical_ms_total"),
-            )
-            .with_columns(
-                critical_share=(pl.col("critical_ms_total") / total) if total > 0 else pl.lit(0.0)
-            )
-            .sort(["critical_share", by], descending=[True, False])
-        )
+        Sums are taken in integer microseconds (:mod:`.nodestats`), so a table built
+        on a Dask cluster from partitions of the files has the very same digits.
+        """
+        from . import nodestats
+
+        nodestats.check_by(by)
+        return nodestats.node_table(self._step_rows(), sum(f.total_us for f in self._figures), by)
 
     # ------------------------------------------------------------- the JSON
     def to_json(self) -> list[dict]:
@@ -202,12 +181,16 @@ class TraceSet:
         return iter_analysis_json(self)
 
     def trace(self, index: int):
-        """Load trace ``index`` again as a :class:`~gctrace_nb.core.model.Trace` (from its file)."""
+        """Load trace ``index`` again as a :class:`~gctrace_nb.core.model.Trace` (from its file or URL)."""
+        from .. import _storage as storage
         from ..core.model import Trace
 
         path, line = self._paths[index], self._lines[index]
         if path is None:
             raise ValueError("this trace was not read from a file")
+        if storage.is_url(path):
+            data = storage.read_bytes(path, self.storage_options)
+            return Trace.from_document(data if line is None else data.split(b"\n")[line - 1], name=self.labels[index])
         if line is None:
             return Trace.from_document(path)
         data = Path(path).read_bytes().split(b"\n")[line - 1]

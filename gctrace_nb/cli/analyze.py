@@ -6,6 +6,9 @@ one line and the exit status is 2, but every other file is still analysed.
 A directory stands for its trace files (``*.json``, ``*.ndjson``, ``*.jsonl``,
 sorted); several files, a directory or NDJSON go through the batch analysis
 (:mod:`gctrace_nb.batch.traceset`, same figures), and ``--summary`` prints the per-node table.
+URLs (``s3://bucket/prefix/``, ``gs://``, ``az://``, ``https://``) are read through
+fsspec with ``--storage-options``; ``--scheduler`` runs the batch on a Dask cluster
+(same output, byte for byte).
 """
 
 from __future__ import annotations
@@ -21,37 +24,56 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from .._text import escape_surrogates, for_terminal, one_line, printable
 from ..core.model import load_trace
-from ..errors import TraceFormatError
+from ..errors import ClusterUnavailable, StorageError, TraceFormatError
+from ._inputs import add_input_options, named, nothing_to_read, storage_options
 from ._process import auto_workers, tuned_for_batch
-from .app import EXIT_INVALID, EXIT_OK
+from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="analyse saved trace files", description=__doc__.splitlines()[0])
-    p.add_argument("files", nargs="+", metavar="FILE", help="trace documents (any shape the spec accepts)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="trace documents (any shape the spec accepts): files, directories, globs or URLs")
     p.add_argument("--format", choices=("json", "text"), default="text", help="output format (default: text)")
     p.add_argument("--summary", action="store_true", help="print the per-node table over all traces instead")
     p.add_argument("--by", choices=("node_id", "name"), default=None,
                    help="with --summary: group the per-node table by node id or by step name (default: node_id)")
+    add_input_options(p, scheduler=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import _storage as storage
+
     if getattr(args, "by", None) is not None and not args.summary:
         print("gctrace analyze: --by only applies to the per-node table: add --summary", file=sys.stderr)
         return EXIT_INVALID
-    if args.summary or any(os.path.isdir(f) or f.lower().endswith((".ndjson", ".jsonl")) for f in args.files) or (
-        args.format == "json" and len(args.files) > 1
-    ):
+    urls = [f for f in args.files if storage.is_url(f)]
+    # one URL naming one object is read like one file (a prefix or a glob is a batch)
+    one_object = len(args.files) == 1 and bool(urls) and not urls[0].endswith("/") and not any(
+        c in urls[0] for c in "*?[")
+    if args.summary or args.scheduler or (urls and not one_object) or any(
+        os.path.isdir(f) or f.lower().endswith((".ndjson", ".jsonl")) for f in args.files
+    ) or (args.format == "json" and len(args.files) > 1):
         with tuned_for_batch():
             return run_batch(args)
+    options = storage_options(args, "analyze")
+    if options is None:
+        return EXIT_INVALID
     status = EXIT_OK
     results = []
     texts = []
     for path in args.files:
         try:
-            trace = load_trace(path)
-            analysis_json = trace.analysis.to_json(path)
+            trace = load_trace(path, storage_options=options)
+            analysis_json = trace.analysis.to_json(trace.name if urls else path)
+        except StorageError as exc:
+            if exc.reason == "no such object" and _is_prefix(path, options):  # s3://bucket/prefix without "/"
+                with tuned_for_batch():
+                    return run_batch(args)
+            print(f"gctrace analyze: {one_line(exc)}", file=sys.stderr)
+            status = EXIT_INVALID
+            continue
         except TraceFormatError as exc:
             print(f"gctrace analyze: {one_line(exc)}", file=sys.stderr)
             status = EXIT_INVALID
@@ -71,48 +93,102 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
+def _is_prefix(url: str, options: dict) -> bool:
+    from .. import _storage as storage
+    from ..batch.discover import TRACE_SUFFIXES
+
+    try:
+        return storage.expand_url(url, TRACE_SUFFIXES, options) != [(url, None)]
+    except StorageError:
+        return False
+
 
 def run_batch(args: argparse.Namespace) -> int:
-    """``gctrace analyze`` over several files, directories or NDJSON (and ``--summary``).
+    """``gctrace analyze`` over several files, directories, NDJSON or URLs (and ``--summary``).
 
     Prints what the one-file path prints for each trace (the same spec §5
     objects, as one JSON array), names each unreadable file on stderr in one
-    line and returns 2 if there was one, 0 otherwise.
+    line and returns 2 if there was one, 0 otherwise. With ``--scheduler`` the
+    files are read and analysed on that Dask cluster: the output is the same.
     """
-    from ..batch.discover import expand_paths
-    from ..batch.load import load_traces, stream_analysis_json
+    from ..batch.discover import expand_sources
 
-    files = expand_paths(args.files)
-    if not files:
-        from ._inputs import nothing_to_read
-
-        print(f"gctrace analyze: {nothing_to_read(args.files, 0)}", file=sys.stderr)
+    options = storage_options(args, "analyze")
+    if options is None:
         return EXIT_INVALID
-    summary = getattr(args, "summary", False)
-    if args.format == "json" and not summary:
-        # the JSON needs only the per-trace figures: each chunk's objects are
-        # written as soon as they are made (nothing is kept for the end)
+    try:
+        found = expand_sources(args.files, options, sizes=bool(args.scheduler))
+    except StorageError as exc:
+        print(f"gctrace analyze: {one_line(exc)}", file=sys.stderr)
+        return EXIT_INVALID
+    if not found:
+        print(f"gctrace analyze: {one_line(nothing_to_read(named(args.files), 0))}", file=sys.stderr)
+        return EXIT_INVALID
+    client = None
+    if args.scheduler:
+        from ..batch import cluster
+
+        try:
+            client, _ = cluster.connect(None, args.scheduler)
+        except ClusterUnavailable as exc:
+            print(f"gctrace analyze: {one_line(exc)}", file=sys.stderr)
+            return EXIT_ERROR
+    try:
+        errors = _analyze_batch(args, [f for f, _ in found], [n for _, n in found], options, client)
+    finally:
+        if client is not None:
+            client.close()
+    for path, reason in errors:
+        print(f"gctrace analyze: {one_line(f'{path}: {reason}')}", file=sys.stderr)
+    return EXIT_INVALID if errors else EXIT_OK
+
+
+def _analyze_batch(args: argparse.Namespace, files: list, sizes: list, options: dict, client: Any) -> list:
+    """Print the batch's output (on ``client``'s cluster, or here); return the unreadable files."""
+    from ..batch.dispatch import load_traces
+    from ..batch.load import stream_analysis_json
+
+    progress = sys.stderr.isatty()
+    if client is not None:
+        from ..batch import cluster
+    if args.format == "json" and not args.summary:
+        # the JSON needs only the per-trace figures: each chunk's (or partition's)
+        # objects are written as soon as they are made, in file order
         write = _bytes_writer(sys.stdout)
         write(b"[")
-        errors = stream_analysis_json(files, write, progress=sys.stderr.isatty(), workers=auto_workers(len(files)))
+        if client is not None:
+            errors = cluster.stream_json(client, files, sizes, write, storage_options=options, progress=progress)
+        else:
+            errors = stream_analysis_json(files, write, progress=progress, workers=auto_workers(len(files)),
+                                          storage_options=options)
         write(b"]\n")
         sys.stdout.flush()
-        for path, reason in errors:
-            print(f"gctrace analyze: {one_line(f'{path}: {reason}')}", file=sys.stderr)
-        return EXIT_INVALID if errors else EXIT_OK
-    ts = load_traces(files, progress=sys.stderr.isatty(), workers=auto_workers(len(files)), frames=True)
-    for path, reason in ts.errors:
-        print(f"gctrace analyze: {one_line(f'{path}: {reason}')}", file=sys.stderr)
-    status = EXIT_INVALID if ts.errors else EXIT_OK
-    if summary:
-        table = ts.nodes(by=getattr(args, "by", None) or "node_id")
-        if args.format == "json":
-            print(escape_surrogates(json.dumps(table.to_dicts(), ensure_ascii=False, default=str)))
-        else:
-            print(for_terminal(summary_text(table)))
-    elif len(ts):
-        print(for_terminal("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts)))))
-    return status
+        return errors
+    if client is not None and not args.summary:
+        errors, printed = [], False
+        for texts, errs in cluster.stream_texts(client, files, sizes, storage_options=options, progress=progress):
+            errors.extend(errs)
+            if texts:  # as the one-machine output: a blank line between traces
+                print(("\n" if printed else "") + for_terminal("\n\n".join(texts)), flush=True)
+                printed = True
+        return errors
+    if client is not None:
+        table, errors, _ = cluster.node_summary(client, files, sizes, by=args.by or "node_id", storage_options=options,
+                                                progress=progress)
+    else:
+        ts = load_traces(files, progress=progress, workers=auto_workers(len(files)), frames=True,
+                         storage_options=options)
+        errors = ts.errors
+        if not args.summary:
+            if len(ts):
+                print(for_terminal("\n\n".join(ts.trace(i).summary_text() for i in range(len(ts)))))
+            return errors
+        table = ts.nodes(by=args.by or "node_id")
+    if args.format == "json":
+        print(escape_surrogates(json.dumps(table.to_dicts(), ensure_ascii=False, default=str)))
+    else:
+        print(for_terminal(summary_text(table)))
+    return errors
 
 
 _SUMMARY_COLUMNS = (

@@ -12,38 +12,38 @@ import argparse
 import json
 import sys
 
+from ._inputs import add_input_options, load_set
 from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="compare two traces or two sets of traces", description=__doc__.splitlines()[0])
-    p.add_argument("a", metavar="A", help="the baseline: a trace file, a directory or a glob")
-    p.add_argument("b", metavar="B", help="the new side: a trace file, a directory or a glob")
+    p.add_argument("a", metavar="A", help="the baseline: a trace file, a directory, a glob or a URL")
+    p.add_argument("b", metavar="B", help="the new side: a trace file, a directory, a glob or a URL")
     p.add_argument("--by", choices=("node_id", "name"), default="node_id", help="compare per node id or per step name")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     p.add_argument("--top", type=int, default=10, help="regressions to list (default: 10)")
     p.add_argument("--chart", metavar="OUT.html", help="also write the regressions chart as HTML")
+    add_input_options(p, scheduler=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .._text import escape_surrogates, for_terminal, one_line
     from ..batch.comparison import compare, compare_chart
-    from ..batch.load import load_traces
+    from ._inputs import named, nothing_to_read
 
     status = EXIT_OK
     sides = []
-    from ..batch.discover import expand_paths
-    from ._inputs import nothing_to_read
-
     for arg in (args.a, args.b):
-        files = expand_paths(arg)
-        ts = load_traces(files, progress=False)
+        ts, n_files, failed = load_set(args, arg, "compare", progress=False)
+        if ts is None:
+            return failed
         for path, reason in ts.errors:
             print(f"gctrace compare: {one_line(f'{path}: {reason}')}", file=sys.stderr)
             status = EXIT_INVALID
         if not len(ts):
-            print(f"gctrace compare: {nothing_to_read(arg, len(files))}", file=sys.stderr)
+            print(f"gctrace compare: {one_line(nothing_to_read(named(arg), n_files))}", file=sys.stderr)
             return EXIT_INVALID
         sides.append(ts)
     result = compare(sides[0], sides[1], by=args.by)

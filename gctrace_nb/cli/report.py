@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..errors import TraceFormatError
 from .._text import one_line
+from ._inputs import add_input_options, storage_options
 from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
 from ..render._tree import MAX_DAG_NODES
 
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--full-dag", action="store_true", help="draw every step in each DAG (no folding)")
     p.add_argument("--max-nodes", type=int, default=MAX_DAG_NODES, metavar="N",
                    help=f"fold each DAG above N steps (default: {MAX_DAG_NODES})")
+    add_input_options(p, scheduler=False)
     p.set_defaults(func=run)
 
 
@@ -48,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
     if args.max_nodes < 1:
         _say(f"--max-nodes must be at least 1, got {args.max_nodes}")
         return EXIT_INVALID
-    if any(Path(f).is_dir() or f.lower().endswith((".ndjson", ".jsonl")) for f in args.files):
+    from .._storage import is_url
+
+    if any(Path(f).is_dir() or f.lower().endswith((".ndjson", ".jsonl")) or (
+        is_url(f) and (f.endswith("/") or any(c in f for c in "*?["))  # a prefix or a glob
+    ) for f in args.files):
         return report_directories(args)
     return report_files(args.files, args)
 
@@ -56,14 +62,18 @@ def run(args: argparse.Namespace) -> int:
 def report_files(files: list[str], args: argparse.Namespace) -> int:
     """Load each file, write one page with a section per trace, print the page's path."""
     from ..core.model import load_trace
+    from ..errors import StorageError
     from ..report.trace import export_report
 
+    options = storage_options(args, "report")
+    if options is None:
+        return EXIT_INVALID
     status = EXIT_OK
     traces = []
     for path in files:
         try:
-            traces.append(load_trace(path))
-        except TraceFormatError as exc:
+            traces.append(load_trace(path, storage_options=options))
+        except (TraceFormatError, StorageError) as exc:
             _say(one_line(exc))
             status = EXIT_INVALID
     if not traces:
@@ -107,12 +117,20 @@ def _say(message: str) -> None:
 def report_directories(args: argparse.Namespace) -> int:
     """``gctrace report DIR... -o batch.html``: the batch page over every trace given."""
     from ..batch.discover import expand_paths
-    from ..batch.load import load_traces
+    from ..batch.dispatch import load_traces
+    from ..errors import StorageError
     from ..report.batch import write_batch_report
     from ._process import auto_workers
 
-    files = expand_paths(args.files)
-    ts = load_traces(files, progress=sys.stderr.isatty(), workers=auto_workers(len(files)))
+    options = storage_options(args, "report")
+    if options is None:
+        return EXIT_INVALID
+    try:
+        files = expand_paths(args.files, options)
+    except StorageError as exc:
+        _say(one_line(exc))
+        return EXIT_INVALID
+    ts = load_traces(files, progress=sys.stderr.isatty(), workers=auto_workers(len(files)), storage_options=options)
     status = EXIT_OK
     for path, reason in ts.errors:
         print(f"gctrace report: {one_line(f'{path}: {reason}')}", file=sys.stderr)

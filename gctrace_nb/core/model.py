@@ -205,12 +205,25 @@ class Trace:
         )
 
 
-def load_trace(source: Source, *, name: str | None = None) -> Trace:
-    """Load a trace from a path, JSON text or bytes, or a parsed list/dict.
+def load_trace(source: Source, *, name: str | None = None, storage_options: dict | None = None) -> Trace:
+    """Load a trace from a path, a URL, JSON text or bytes, or a parsed list/dict.
+
+    A URL (``s3://bucket/a.json``, ``gs://``, ``az://``, ``abfs://``, ``https://``,
+    ``file://``) is read through fsspec with ``storage_options`` (and the
+    filesystem's own environment variables); :class:`~gctrace_nb.errors.StorageError`
+    (an ``OSError``) names it when it cannot be read.
 
     Raises :class:`~gctrace_nb.errors.TraceFormatError` naming the file and
     what was wrong when the input holds no steps list.
     """
+    from .. import _storage as storage
+
+    if isinstance(source, str) and storage.is_url(source):
+        label = name or storage.redact_url(source)
+        data = storage.read_bytes(source, storage_options)
+        if not data.strip():
+            raise TraceFormatError("empty file", label)
+        return Trace.from_document(data, name=label)
     return Trace.from_document(source, name=name)
 
 

@@ -27,7 +27,9 @@ from ..errors import (
     JobFailed,
     NotFound,
     PermissionDenied,
+    ClusterUnavailable,
     RendererUnavailable,
+    StorageError,
     TraceRequestInvalid,
     WebhookError,
 )
@@ -111,6 +113,10 @@ def describe(exc: BaseException) -> Message:
         return Message("Authentication failed.", [text], text, EXIT_AUTH)
     if isinstance(exc, RendererUnavailable):
         return Message("Graphviz is not installed.", [text], text)
+    if isinstance(exc, StorageError):  # like a missing file: what was given cannot be read
+        return Message("Object storage could not be read or written.", [text], text, EXIT_INVALID)
+    if isinstance(exc, ClusterUnavailable):
+        return Message("The Dask cluster cannot be reached.", [text], text)
     if isinstance(exc, WebhookError):
         return Message("The webhook could not be sent.", [text], text)
     if isinstance(exc, GctraceError):

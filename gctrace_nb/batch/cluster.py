@@ -2,7 +2,7 @@
 
 The files (local paths every worker can see, or URLs) are cut into contiguous
 partitions of similar size; each partition is one task that runs the very
-reader and vectorised analysis of the one-machine path (:func:`batch._load`),
+reader and vectorised analysis of the one-machine path (:func:`.load.load_sources`),
 so every per-trace figure is the same. What comes back depends on the use:
 
 - ``gctrace analyze --format json``: each partition's §5 objects as JSON
@@ -11,7 +11,7 @@ so every per-trace figure is the same. What comes back depends on the use:
   keys, integer partial sums and the raw durations; one task per bucket merges
   its partials and computes the quantiles (a shuffle by node: no machine holds
   every step), and the client only sorts the finished rows
-  (:mod:`gctrace_nb.nodestats`, :func:`node_summary`).
+  (:mod:`.nodestats`, :func:`node_summary`).
 - ``load_traces(..., client=...)``: the per-trace figures come to the client
   (:class:`ClusterTraceSet`); the step rows stay on the workers until
   ``.nodes()``, ``.steps`` or an export needs them.
@@ -23,15 +23,16 @@ dask and distributed are imported only here, and only when a cluster is used.
 from __future__ import annotations
 
 import math
-import os
+import re
 import sys
 import uuid
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import ClusterUnavailable
 from . import nodestats
-from .errors import GctraceError
+from .traceset import TraceSet
 
 __all__ = [
     "ClusterUnavailable", "connect", "plan_partitions", "stream_json", "node_summary", "load_on_cluster",
@@ -43,22 +44,30 @@ _PARTS_PER_WORKER = 4  # ... and there are at least this many per worker (balanc
 _MIN_FILES_PER_PART = 8  # ... unless that would leave fewer files than this in each
 
 
-class ClusterUnavailable(GctraceError, ConnectionError):
-    """:exc:`ConnectionError` raised when the Dask scheduler cannot be reached (or dask is missing)."""
+_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}/?$")
 
 
-def connect(client: Any = None, scheduler: str | None = None, timeout: float = 30.0) -> tuple[Any, bool]:
-    """``(client, owned)``: the given client, or a new one of ``scheduler`` (closed by the caller if owned)."""
+def connect(client: Any = None, scheduler: str | None = None) -> tuple[Any, bool]:
+    """``(client, owned)``: the given client, or a new one of ``scheduler`` (closed by the caller if owned).
+
+    How long to try is Dask's ``distributed.comm.timeouts.connect`` (30 s;
+    ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s`` in the environment).
+    """
     if client is not None:
         return client, False
     try:
         from distributed import Client
     except ImportError:
         raise ClusterUnavailable("a Dask cluster needs dask.distributed: pip install 'gctrace_nb[dask]'") from None
+    if not isinstance(scheduler, str) or not _ADDRESS.match(scheduler):
+        # checked here: a Client made with a bad address hangs for a minute in its __del__
+        raise ClusterUnavailable(f"not a Dask scheduler address: {scheduler!r} (like tcp://host:8786)")
     try:
-        return Client(scheduler, timeout=timeout, set_as_default=False), True
-    except (OSError, TimeoutError) as exc:
-        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {type(exc).__name__}") from None
+        return Client(scheduler, set_as_default=False), True
+    except (OSError, TimeoutError, ValueError) as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {type(exc).__name__}"
+                                 + (f": {detail}" if detail else "")) from None
 
 
 def _n_workers(client: Any) -> int:
@@ -87,14 +96,14 @@ def plan_partitions(sizes: Sequence[int | None], n_workers: int) -> list[tuple[i
 
 # ------------------------------------------------------------ on the workers
 def _load_sources(sources: list, storage_options: Mapping | None, frames: bool, sink: Any = None):
-    from .batch import _load
-
     import gc
+
+    from .load import load_sources
 
     enabled = gc.isenabled()
     gc.disable()  # as load_traces: millions of small acyclic objects
     try:
-        return _load(sources, False, frames, sink, storage_options=storage_options)
+        return load_sources(sources, False, frames, sink, storage_options=storage_options)
     finally:
         if enabled:
             gc.enable()
@@ -102,10 +111,10 @@ def _load_sources(sources: list, storage_options: Mapping | None, frames: bool, 
 
 def _json_part(sources: list, storage_options: Mapping | None) -> tuple[bytes, list]:
     """The §5 objects of ``sources`` as JSON array items, and the errors."""
-    from .batch import _JsonItems
+    from .jsonout import JsonItems
 
     out: list[bytes] = []
-    ts = _load_sources(sources, storage_options, False, _JsonItems(out.append))
+    ts = _load_sources(sources, storage_options, False, JsonItems(out.append))
     return b"".join(out), ts.errors
 
 
@@ -145,6 +154,12 @@ def _node_buckets(ts, by: str, n_buckets: int) -> tuple:
 
 def _rows_of(ts):
     return ts._step_rows()
+
+
+def _write_part(ts, out: str, part: int, offset: int, storage_options: Mapping | None) -> list[str]:
+    from .dataset import write_part
+
+    return write_part(ts, out, part, offset, storage_options)
 
 
 def _reduce(pairs: list) -> Any:
@@ -198,6 +213,12 @@ class _Progress:
             lo, hi = self.ranges[index]
             self.bar.update(hi - lo)
 
+    def write_dataset_parts(self, out: str, storage_options: Mapping | None) -> list[str]:
+        """Each worker writes its partitions' Hive files (:func:`.dataset.write_part`)."""
+        futures = [self.client.submit(_write_part, p, out, i, off, storage_options, key=f"{p.key}-write")
+                   for i, (p, off) in enumerate(zip(self._parts, self._offsets))]
+        return [name for names in self.client.gather(futures) for name in names]
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -225,10 +246,10 @@ def _in_order(futures: list, progress: _Progress):
 def stream_json(client: Any, sources: list, sizes: Sequence[int | None], write: Callable[[bytes], Any], *,
                 storage_options: Mapping | None = None, progress: bool = False) -> list:
     """Write every trace's §5 object as JSON array items through ``write``, in file order; return the errors."""
-    from .batch import _JsonItems
+    from .jsonout import JsonItems
 
     ranges, futures = _submit_parts(client, _json_part, sources, sizes, storage_options)
-    sink = _JsonItems(write)
+    sink = JsonItems(write)
     errors: list = []
     for i, fut in _in_order(futures, _Progress(futures, ranges, progress)):
         items, errs = fut.result()
@@ -284,12 +305,12 @@ def node_summary(client: Any, sources: list, sizes: Sequence[int | None], *, by:
 def load_on_cluster(client: Any, sources: list, sizes: Sequence[int | None], *, frames: bool = True,
                     storage_options: Mapping | None = None, progress: bool = False, owned: bool = False):
     """:func:`load_traces` on the cluster: a :class:`ClusterTraceSet` (a plain set with ``frames=False``)."""
-    from .batch import _merge
+    from .load import merge_sets
 
     ranges, parts = _submit_parts(client, _full_part, sources, sizes, storage_options, frames)
     metas = [client.submit(_without_rows, p, key=f"{p.key}-meta") for p in parts]
     sets = [fut.result() for _, fut in _in_order(metas, _Progress(metas, ranges, progress))]
-    merged = _merge(sets)
+    merged = merge_sets(sets)
     merged.storage_options = dict(storage_options or {})
     if not frames:
         if owned:
@@ -299,14 +320,8 @@ def load_on_cluster(client: Any, sources: list, sizes: Sequence[int | None], *, 
     return ClusterTraceSet(merged, client, parts, offsets, owned)
 
 
-def _import_traceset():
-    from .batch import TraceSet
-
-    return TraceSet
-
-
-class ClusterTraceSet(_import_traceset()):  # type: ignore[misc]
-    """A :class:`~gctrace_nb.batch.TraceSet` whose step rows stay on a Dask cluster's workers.
+class ClusterTraceSet(TraceSet):
+    """A :class:`~gctrace_nb.batch.traceset.TraceSet` whose step rows stay on a Dask cluster's workers.
 
     Per-trace figures (``traces``, ``to_json()``, ``errors``) are here, as in
     any set. ``nodes()`` runs on the cluster (a shuffle by node) and returns the
@@ -350,6 +365,12 @@ class ClusterTraceSet(_import_traceset()):  # type: ignore[misc]
         reducers = _shuffle_nodes(self.client, maps, n_buckets, by)
         total_us = sum(f.total_us for f in self._figures)
         return nodestats.finish(self.client.gather(reducers), total_us, by)
+
+    def write_dataset_parts(self, out: str, storage_options: Mapping | None) -> list[str]:
+        """Each worker writes its partitions' Hive files (:func:`.dataset.write_part`)."""
+        futures = [self.client.submit(_write_part, p, out, i, off, storage_options, key=f"{p.key}-write")
+                   for i, (p, off) in enumerate(zip(self._parts, self._offsets))]
+        return [name for names in self.client.gather(futures) for name in names]
 
     def close(self) -> None:
         """Drop the step rows on the workers (and close the client if this set opened it)."""

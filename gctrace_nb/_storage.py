@@ -13,7 +13,7 @@ imported only when a URL is used.
 - :func:`expand_url` lists a prefix (every object under it), a glob, or keeps one object.
 - :func:`read_many` fetches many objects concurrently (``fs.cat``), in batches.
 - :func:`open_output` opens an object for writing (exports).
-- :class:`StorageError` names the URL, never a credential: messages pass through
+- :class:`~gctrace_nb.errors.StorageError` names the URL, never a credential: messages pass through
   :func:`scrub`, which removes every secret-looking value of the
   ``storage_options`` and of the environment, and URLs lose their user info
   and signed query strings (:func:`redact_url`).
@@ -26,7 +26,7 @@ import re
 from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import GctraceError
+from .errors import StorageError
 
 __all__ = [
     "StorageError", "is_url", "redact_url", "scrub", "filesystem", "expand_url", "read_many", "read_bytes",
@@ -54,22 +54,6 @@ _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "
 _EXTRAS = {"s3fs": "dask", "gcsfs": "gcs", "adlfs": "azure", "aiohttp": "dask"}
 _BATCH_FILES = 256  # objects fetched concurrently at a time
 _BATCH_BYTES = 64 << 20  # ... or about this many bytes (the listing's sizes)
-
-
-class StorageError(GctraceError, OSError):
-    """:exc:`OSError` raised when object storage cannot be listed, read or written.
-
-    ``url`` is the URL with user info and signatures removed; ``reason`` says
-    what went wrong in one line. Neither holds a credential.
-    """
-
-    def __init__(self, reason: str, url: str) -> None:
-        self.reason = reason
-        self.url = url
-        super().__init__(f"{url}: {reason}")
-
-    def __str__(self) -> str:  # OSError's own str() would show errno/strerror
-        return f"{self.url}: {self.reason}"
 
 
 def is_url(source: Any) -> bool:
