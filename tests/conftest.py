@@ -105,8 +105,8 @@ def dask_cluster():
     _need_module("distributed")
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           host="127.0.0.1")
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None, scheduler_kwargs={"dashboard": False})
     try:
         yield cluster
     finally:
@@ -120,8 +120,3 @@ def dask_client(dask_cluster):
 
     with Client(dask_cluster) as client:
         yield client
-
-
-def executed_counts(client) -> dict:
-    """Tasks each worker has run so far (``{address: count}``)."""
-    return client.run(lambda dask_worker: dask_worker.state.executed_count)

@@ -231,8 +231,9 @@ def _in_order(futures: list, progress: _Progress):
     index = {f.key: i for i, f in enumerate(futures)}
     ready: dict[int, Any] = {}
     nxt = 0
+    loop = futures[0].client.loop if futures else None  # the client need not be the default one
     try:
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=loop):
             i = index[fut.key]
             ready[i] = fut
             progress.done(i)

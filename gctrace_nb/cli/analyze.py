@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             trace = load_trace(path, storage_options=options)
             analysis_json = trace.analysis.to_json(trace.name if urls else path)
         except StorageError as exc:
-            if exc.reason == "no such object" and _is_prefix(path, options):  # s3://bucket/prefix without "/"
+            if urls and _is_prefix(path, options):  # s3://bucket/prefix, without the "/"
                 with tuned_for_batch():
                     return run_batch(args)
             print(f"gctrace analyze: {one_line(exc)}", file=sys.stderr)
