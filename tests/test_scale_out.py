@@ -305,3 +305,25 @@ def test_import_stays_light_and_local_paths_need_no_fsspec(corpus):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split(" ", 1)[1].strip() == "[]"
+
+
+@pytest.mark.notebook
+def test_notebook_progress_is_dasks_widget(corpus, dask_client, tmp_path):
+    """In a kernel, ``load_traces(..., client=..., progress=True)`` shows Dask's progress widget, not tqdm."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(f"from distributed import Client\nclient = Client({dask_client.scheduler.address!r})"),
+        nbformat.v4.new_code_cell("from gctrace_nb import load_traces\n"
+                                  f"ts = load_traces({str(corpus[0])!r}, client=client, progress=True)\n"
+                                  "print('LOADED', len(ts))"),
+        nbformat.v4.new_code_cell("client.close()"),
+    ]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outs = nb.cells[1].outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs), outs
+    text = "".join(o.get("text", "") for o in outs if o.get("output_type") == "stream")
+    assert f"LOADED {len(load_traces(corpus[0], progress=False))}" in text
+    assert "file/s" not in text and "it/s" not in text  # no tqdm bar

@@ -199,10 +199,13 @@ class _Progress:
         self.ranges = ranges
         if not enabled:
             return
-        if _in_notebook():
+        if _in_notebook() and futures:
             from distributed import progress
+            from IPython.display import display
 
-            progress(futures, notebook=True)
+            # Dask's widget, updated from the client's event loop while this cell waits
+            address = futures[0].client.scheduler.address
+            display(progress(futures, notebook=True, multi=False, scheduler=address))
             return
         from tqdm.auto import tqdm
 
