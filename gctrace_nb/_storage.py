@@ -26,6 +26,7 @@ import re
 from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ._redact import REDACTED, is_secret_key, redact_text
 from .errors import StorageError
 
 __all__ = [
@@ -35,10 +36,9 @@ __all__ = [
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
 _GLOB_CHARS = "*?["
-#: Keys of storage options (at any depth) whose values are secrets.
-_SECRET_KEY = re.compile(
-    r"key|secret|token|passw|credential|sas|signature|connection_string|auth|cookie|private", re.IGNORECASE
-)
+#: Keys of storage options whose values are secrets beyond the one rule of :mod:`._redact`
+#: (s3fs's ``key`` is the access key id; Azure's ``account_key``, ``sas_token``, ``connection_string``).
+_STORAGE_SECRET_KEY = re.compile(r"key|sas|connection_?string|private", re.IGNORECASE)
 #: Query parameters of signed URLs (S3 presigned, Azure SAS, GCS signed).
 _SECRET_QUERY = re.compile(r"^(x-amz-|x-goog-|sig$|signature$|se$|sp$|sv$|skoid|sktid|token|access_token|key$)",
                            re.IGNORECASE)
@@ -77,7 +77,7 @@ def redact_url(url: str) -> str:
 
     Example:
         >>> redact_url("https://me:pw@host/a.json?sig=abc&v=1")
-        'https://host/a.json?sig=%2A%2A%2A&v=1'
+        'https://host/a.json?sig=[REDACTED]&v=1'
     """
     try:
         parts = urlsplit(url)
@@ -87,14 +87,15 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if _SECRET_QUERY.match(k) else v) for k, v in pairs])
+        query = urlencode([(k, REDACTED if _SECRET_QUERY.match(k) else v) for k, v in pairs], safe="[]")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _secrets(options: Any, under_secret: bool = False) -> Iterator[str]:
     if isinstance(options, Mapping):
         for k, v in options.items():
-            yield from _secrets(v, under_secret or bool(_SECRET_KEY.search(str(k))))
+            secret = is_secret_key(k) or bool(_STORAGE_SECRET_KEY.search(str(k)))
+            yield from _secrets(v, under_secret or secret)
     elif isinstance(options, (list, tuple)):
         for v in options:
             yield from _secrets(v, under_secret)
@@ -103,18 +104,19 @@ def _secrets(options: Any, under_secret: bool = False) -> Iterator[str]:
 
 
 def scrub(text: str, storage_options: Mapping | None = None) -> str:
-    """``text`` with every secret of ``storage_options`` and of the environment replaced by ``***``.
+    """``text`` with every secret of ``storage_options`` and of the environment replaced by ``[REDACTED]``.
 
     URLs in the text lose user info and signatures too.
 
     Example:
         >>> scrub("denied for AKID1234", {"key": "AKID1234", "endpoint_url": "http://h"})
-        'denied for ***'
+        'denied for [REDACTED]'
     """
     secrets = set(_secrets(storage_options or {}))
     secrets.update(v for v in map(os.environ.get, _SECRET_ENV) if v and len(v) >= 3)
     for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
+        text = text.replace(secret, REDACTED)
+    text = redact_text(text)  # Bearer tokens, token=..., user:pw@ quoted by a backend
     return re.sub(r"[A-Za-z][A-Za-z0-9+.\-]+://[^\s'\"<>]+", lambda m: redact_url(m.group()), text)
 
 
