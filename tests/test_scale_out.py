@@ -107,6 +107,14 @@ def test_cluster_set_from_local_files_equals_the_one_machine_set(corpus, dask_cl
         assert there.nodes(by).equals(here.nodes(by)), by
     assert there.steps.equals(here.steps)
     assert there.trace(3).analysis.to_json("x") == here.trace(3).analysis.to_json("x")
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(there))
+    assert copy.to_json() == here.to_json() and copy.nodes().equals(here.nodes())  # the rows came along
+    fresh = load_traces(directory, progress=False, client=dask_client)
+    fresh.close()
+    with pytest.raises(ValueError, match="are gone"):
+        fresh.nodes()
     there.close()
 
 

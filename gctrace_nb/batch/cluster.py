@@ -216,12 +216,6 @@ class _Progress:
             lo, hi = self.ranges[index]
             self.bar.update(hi - lo)
 
-    def write_dataset_parts(self, out: str, storage_options: Mapping | None) -> list[str]:
-        """Each worker writes its partitions' Hive files (:func:`.dataset.write_part`)."""
-        futures = [self.client.submit(_write_part, p, out, i, off, storage_options, key=f"{p.key}-write")
-                   for i, (p, off) in enumerate(zip(self._parts, self._offsets))]
-        return [name for names in self.client.gather(futures) for name in names]
-
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -351,11 +345,17 @@ class ClusterTraceSet(TraceSet):
         state.update(client=None, _parts=[], _owned=False)
         return state
 
+    def _require_parts(self) -> None:
+        if not self._parts or self.client is None:
+            raise ValueError("this set's step rows were on a Dask cluster and are gone (after close(), or in a "
+                             "pickled copy): load the traces again")
+
     def _step_rows(self):
         rows = self.__dict__.get("_gathered_rows")
         if rows is None:
             import polars as pl
 
+            self._require_parts()
             frames = self.client.gather([self.client.submit(_rows_of, p, key=f"{p.key}-rows") for p in self._parts])
             rows = pl.concat([f.with_columns(pl.col("trace_id") + off) for f, off in zip(frames, self._offsets)])
             self.__dict__["_gathered_rows"] = rows
@@ -364,6 +364,9 @@ class ClusterTraceSet(TraceSet):
     def nodes(self, by: str = "node_id"):
         """The per-node table (see :meth:`TraceSet.nodes`), computed on the cluster."""
         nodestats.check_by(by)
+        if "_gathered_rows" in self.__dict__:  # the rows are here already: the same table, without the round trip
+            return super().nodes(by)
+        self._require_parts()
         n_buckets = _n_workers(self.client)
         maps = [self.client.submit(_node_buckets, p, by, n_buckets, key=f"{p.key}-nodes-{by}") for p in self._parts]
         reducers = _shuffle_nodes(self.client, maps, n_buckets, by)
@@ -372,6 +375,7 @@ class ClusterTraceSet(TraceSet):
 
     def write_dataset_parts(self, out: str, storage_options: Mapping | None) -> list[str]:
         """Each worker writes its partitions' Hive files (:func:`.dataset.write_part`)."""
+        self._require_parts()
         futures = [self.client.submit(_write_part, p, out, i, off, storage_options, key=f"{p.key}-write")
                    for i, (p, off) in enumerate(zip(self._parts, self._offsets))]
         return [name for names in self.client.gather(futures) for name in names]

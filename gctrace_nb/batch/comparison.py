@@ -120,9 +120,13 @@ class Comparison:
         )
 
 
-def compare(a: Any, b: Any, *, by: str = "node_id") -> Comparison:
-    """Compare two traces or two sets per node (``by="node_id"`` or ``"name"``)."""
-    set_a, set_b = as_trace_set(a, purpose="compare"), as_trace_set(b, purpose="compare")
+def compare(a: Any, b: Any, *, by: str = "node_id", storage_options: dict | None = None) -> Comparison:
+    """Compare two traces or two sets per node (``by="node_id"`` or ``"name"``).
+
+    Paths, directories, globs and URLs are loaded first (URLs with ``storage_options``).
+    """
+    set_a = as_trace_set(a, purpose="compare", storage_options=storage_options)
+    set_b = as_trace_set(b, purpose="compare", storage_options=storage_options)
     left = _side(set_a.nodes(by=by), by, "a")
     right = _side(set_b.nodes(by=by), by, "b")
     joined = left.join(right, on=by, how="full", coalesce=True)
