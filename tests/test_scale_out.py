@@ -239,6 +239,8 @@ def test_plan_partitions_keeps_order_and_balances_bytes():
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous, in file order
     assert 2 <= len(ranges) <= 8
     assert cluster.plan_partitions([], 2) == [] and cluster.plan_partitions([5], 4) == [(0, 1)]
+    assert cluster.shuffle_buckets(2, 8) == 2 and cluster.shuffle_buckets(100, 20_000) == 5
+    assert cluster.shuffle_buckets(100, 10**6) == 1
 
 
 def test_progress_bar_on_the_cli_is_tqdm(corpus, dask_client, capsys):

@@ -42,6 +42,7 @@ __all__ = [
 _PART_BYTES = 32 << 20  # a partition reads about this much at most ...
 _PARTS_PER_WORKER = 4  # ... and there are at least this many per worker (balance, streaming) ...
 _MIN_FILES_PER_PART = 8  # ... unless that would leave fewer files than this in each
+_MAX_SHUFFLE_TASKS = 100_000  # partitions x buckets: each is a (tiny) task for the scheduler
 
 
 _ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}/?$")
@@ -175,8 +176,16 @@ def _key(name: str) -> str:
     return f"gctrace-{name}-{uuid.uuid4().hex[:8]}"
 
 
-def _submit_parts(client: Any, func: Callable, sources: list, sizes: Sequence[int | None], *args: Any) -> tuple:
-    ranges = plan_partitions(sizes, _n_workers(client))
+def shuffle_buckets(n_workers: int, n_parts: int) -> int:
+    """Buckets of node keys for the shuffle: one per worker, fewer when partitions x buckets
+    (the tasks that move each partition's share of a bucket) would pass ~100,000."""
+    return max(1, min(n_workers, _MAX_SHUFFLE_TASKS // max(1, n_parts)))
+
+
+def _submit_parts(client: Any, func: Callable, sources: list, sizes: Sequence[int | None], *args: Any,
+                  ranges: list | None = None) -> tuple:
+    if ranges is None:
+        ranges = plan_partitions(sizes, _n_workers(client))
     tag = _key(func.__name__.strip("_"))
     futures = [client.submit(func, sources[lo:hi], *args, key=f"{tag}-{i}", pure=False)
                for i, (lo, hi) in enumerate(ranges)]
@@ -284,8 +293,11 @@ def node_summary(client: Any, sources: list, sizes: Sequence[int | None], *, by:
                  storage_options: Mapping | None = None, progress: bool = False):
     """``(table, errors, n_traces)``: :meth:`TraceSet.nodes` of the files, computed on the cluster."""
     nodestats.check_by(by)
-    n_buckets = _n_workers(client)
-    ranges, maps = _submit_parts(client, _summary_part, sources, sizes, storage_options, by, n_buckets)
+    n_workers = _n_workers(client)
+    ranges = plan_partitions(sizes, n_workers)
+    n_buckets = shuffle_buckets(n_workers, len(ranges))
+    ranges, maps = _submit_parts(client, _summary_part, sources, sizes, storage_options, by, n_buckets,
+                                 ranges=ranges)
     reducers = _shuffle_nodes(client, maps, n_buckets, by)
     metas = [client.submit(_item, m, n_buckets, key=f"{m.key}-meta") for m in maps]
     errors: list = []
@@ -367,7 +379,7 @@ class ClusterTraceSet(TraceSet):
         if "_gathered_rows" in self.__dict__:  # the rows are here already: the same table, without the round trip
             return super().nodes(by)
         self._require_parts()
-        n_buckets = _n_workers(self.client)
+        n_buckets = shuffle_buckets(_n_workers(self.client), len(self._parts))
         maps = [self.client.submit(_node_buckets, p, by, n_buckets, key=f"{p.key}-nodes-{by}") for p in self._parts]
         reducers = _shuffle_nodes(self.client, maps, n_buckets, by)
         total_us = sum(f.total_us for f in self._figures)
