@@ -184,7 +184,7 @@ def expand_url(url: str, suffixes: tuple[str, ...], storage_options: Mapping | N
             items = [(p, info) for p, info in found.items() if info.get("type") != "directory"]
         elif url.endswith("/") or (not _http(url) and fs.isdir(path)):
             if _http(url):
-                raise StorageError("an https:// prefix cannot be listed: name the files", redact_url(url))
+                raise StorageError(f"an {protocol(url)}:// prefix cannot be listed: name the files", redact_url(url))
             found = fs.find(path, detail=True)
             items = [(p, info) for p, info in found.items() if p.lower().endswith(suffixes)]
         else:

@@ -129,6 +129,8 @@ def test_cluster_set_from_s3_and_figures_only(s3_endpoint, s3_corpus, corpus, da
     assert [e[0] for e in there.errors] == [url + "u-bad.json", url + "v-empty.json"]
     ndjson = next(i for i, label in enumerate(there.labels) if label.endswith(".ndjson:2"))
     assert there.trace(ndjson).analysis.to_json("x") == local.trace(ndjson).analysis.to_json("x")
+    # this machine's worker processes read URLs too (the options travel to them)
+    assert load_traces(url, progress=False, workers=2, storage_options=s3_endpoint).to_json() == here.to_json()
     light = load_traces(url, progress=False, client=dask_client, storage_options=s3_endpoint, frames=False)
     assert type(light).__name__ == "TraceSet" and light.to_json() == here.to_json()
     with pytest.raises(ValueError, match="frames=False"):
@@ -337,3 +339,34 @@ def test_notebook_progress_is_dasks_widget(corpus, dask_client, tmp_path):
     text = "".join(o.get("text", "") for o in outs if o.get("output_type") == "stream")
     assert f"LOADED {len(load_traces(corpus[0], progress=False))}" in text
     assert "file/s" not in text and "it/s" not in text  # no tqdm bar
+
+
+def test_http_urls_and_a_batch_report_from_s3(s3_endpoint, s3_corpus, corpus, capsys, tmp_path):
+    """https:// and http:// objects are read through fsspec's HTTP filesystem (a server on loopback here)."""
+    import functools
+    import http.server
+    import threading
+
+    directory, _ = corpus
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        names = ["t000.json", "t004.ndjson", "u-bad.json", "missing.json"]
+        assert main(["analyze", *(base + n for n in names), "--format", "json"]) == 2
+        out = capsys.readouterr()
+        assert main(["analyze", *(str(directory / n) for n in names[:3]), "--format", "json"]) == 2
+        local = json.loads(capsys.readouterr().out)
+        assert _relabel(json.loads(out.out), base, str(directory) + os.sep) == local
+        assert f"{base}missing.json: no such object" in out.err
+        assert main(["analyze", base, "--format", "json"]) == 2
+        assert "an http:// prefix cannot be listed: name the files" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()
+    url, _ = s3_corpus
+    page = tmp_path / "batch.html"
+    assert main(["report", url, "-o", str(page), "--cdn", "--storage-options", json.dumps(s3_endpoint)]) == 2
+    html = page.read_text(encoding="utf-8")
+    assert "u-bad.json" in html and "Top bottlenecks" in html
