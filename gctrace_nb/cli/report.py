@@ -77,9 +77,9 @@ def report_files(files: list[str], args: argparse.Namespace) -> int:
             _say(one_line(exc))
             status = EXIT_INVALID
     if not traces:
-        from ._inputs import nothing_to_read
+        from ._inputs import named, nothing_to_read
 
-        _say(nothing_to_read(files, len(files)))
+        _say(one_line(nothing_to_read(named(files), len(files))))
         return status or EXIT_INVALID
     if not _dot_available():
         from ..render.graph import INSTALL_HINT
@@ -136,9 +136,9 @@ def report_directories(args: argparse.Namespace) -> int:
         print(f"gctrace report: {one_line(f'{path}: {reason}')}", file=sys.stderr)
         status = EXIT_INVALID
     if not len(ts):
-        from ._inputs import nothing_to_read
+        from ._inputs import named, nothing_to_read
 
-        print(f"gctrace report: {nothing_to_read(args.files, len(files))}", file=sys.stderr)
+        print(f"gctrace report: {one_line(nothing_to_read(named(args.files), len(files)))}", file=sys.stderr)
         return EXIT_INVALID
     try:
         out = write_batch_report(ts, args.output, title=args.title, plotlyjs="cdn" if args.cdn else "inline")
