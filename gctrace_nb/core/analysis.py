@@ -61,8 +61,12 @@ _NO_PARENT = -2
 
 
 def ms(micros: int | float) -> float:
-    """Microseconds to milliseconds rounded to 3 decimals, the spec's output unit."""
-    return round(micros / 1000.0, 3)
+    """Microseconds to milliseconds rounded to 3 decimals, the spec's output unit.
+
+    ``micros / 1000`` on an int is exact before it rounds; ``micros / 1000.0`` would
+    first turn a count past 2**53 µs (285 years) into a float and lose its last digits.
+    """
+    return round(micros / 1000, 3)
 
 
 @dataclass(frozen=True)
