@@ -133,6 +133,11 @@ class Analysis:
     def failed(self) -> bool:
         return bool(self.failed_nodes)
 
+    @cached_property
+    def earliest_start_us(self) -> int | None:
+        """The earliest valid start (spec §3: ``total_ms`` is measured from it); ``None`` with no valid step."""
+        return min((s for s, ok in zip(self.start_us, self.valid) if ok and s is not None), default=None)
+
     @property
     def anomaly_count(self) -> int:
         return len(self.anomalies)
