@@ -267,7 +267,9 @@ class DeliveryResult:
 def _new_session() -> "requests.Session":
     import requests
 
-    return requests.Session()
+    from .. import _http
+
+    return _http.guard(requests.Session())
 
 
 class WebhookSender:
@@ -277,7 +279,7 @@ class WebhookSender:
         url: the receiver, ``http(s)://``.
         secret: HMAC key; default ``GCTRACE_WEBHOOK_SECRET`` (unset or empty: no signature).
         session: a :class:`requests.Session` to send through (default: one of its own).
-        timeout: seconds for connecting and for reading the answer, per attempt.
+        timeout: seconds for a whole attempt (connecting, sending, and reading the whole answer).
         max_attempts: attempts per payload, the first included.
         backoff: waits between attempts (:class:`Backoff`).
         sleep, clock, rng: injected ``time.sleep``, ``time.time`` and ``random.random``.
@@ -331,8 +333,13 @@ class WebhookSender:
     # -- session lifetime
     @property
     def session(self) -> "requests.Session":
+        """The session posts go through; its timeout bounds each whole attempt (:mod:`gctrace_nb._http`)."""
         if self._session is None:
             self._session = _new_session()
+        else:
+            from .. import _http
+
+            _http.guard(self._session)
         return self._session
 
     def close(self) -> None:
