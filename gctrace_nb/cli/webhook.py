@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from .._text import one_line
 from ..ui.messages import delivery_error_line
 from .app import EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_OK
 
@@ -55,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.required = True
 
     send = actions.add_parser("send", help="post the summary of a saved trace")
-    send.add_argument("file", metavar="FILE", help="a trace document (saved trace, steps list or job response)")
+    send.add_argument("file", metavar="FILE",
+                      help="a trace document (saved trace, steps list or job response); - reads standard input")
     send.add_argument("--url", default=os.environ.get("GCTRACE_WEBHOOK_URL"),
                       help="receiver URL (default: $GCTRACE_WEBHOOK_URL)")
     send.add_argument("--status", choices=("completed", "failed"), default=None,
@@ -127,17 +129,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from .. import load_trace
     from ..errors import TraceFormatError, WebhookError
     from ..delivery.webhook import Outbox, post_summary
+    from ._files import load_cli_trace
 
     if not args.url:
         print("gctrace webhook send: no URL (give --url or set GCTRACE_WEBHOOK_URL)", file=sys.stderr)
         return EXIT_INVALID
     try:
-        trace = load_trace(args.file)
+        trace = load_cli_trace(args.file)
     except TraceFormatError as exc:
-        print(f"gctrace webhook send: {exc}", file=sys.stderr)
+        print(f"gctrace webhook send: {one_line(exc)}", file=sys.stderr)
         return EXIT_INVALID
     try:
         result = post_summary(trace, args.url, status=args.status,
