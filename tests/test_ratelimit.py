@@ -85,8 +85,8 @@ def test_the_clients_default_bucket_never_passes_300_in_any_minute_as_the_readme
     # the client's default must keep to Genesys's 300, and the README must say what it does
     from pathlib import Path
 
-    from gctrace_nb.client import GenesysClient
-    from gctrace_nb.config import Settings
+    from gctrace_nb.api.client import GenesysClient
+    from gctrace_nb.api.config import Settings
 
     rec = SleepRecorder()
     client = GenesysClient(Settings(client_id="i", client_secret="s", api_url="https://api.example.com",
