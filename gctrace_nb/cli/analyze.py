@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "by", None) is not None and not args.summary:
         print("gctrace analyze: --by only applies to the per-node table: add --summary", file=sys.stderr)
         return EXIT_INVALID
+    if STDIN in args.files and (len(args.files) > 1 or args.summary):
+        print(f"gctrace analyze: {STDIN} (standard input) is read only as the one FILE, without --summary",
+              file=sys.stderr)
+        return EXIT_INVALID
     urls = [f for f in args.files if storage.is_url(f)]
     # one URL naming one object is read like one file (a prefix or a glob is a batch)
     one_object = len(args.files) == 1 and bool(urls) and not urls[0].endswith("/") and not any(
