@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gctrace_nb import Trace, TraceFormatError, TraceMetadata, load_trace
+from gctrace_nb import Trace, TraceFormatError, load_trace
 from gctrace_nb.cli import main
 from gctrace_nb.core.documents import MAX_NESTING
 from tests.helpers import step

@@ -5,9 +5,13 @@
 signing secret comes only from ``GCTRACE_WEBHOOK_SECRET`` (never a flag: a
 command line is visible to every user of the machine).
 
-Exit status: 0 delivered (``flush``: the outbox is empty); 1 the receiver
-rejected a payload (4xx); 2 invalid input (bad file or URL, nothing sent);
-5 gave up for now (the payload waits in the outbox).
+Exit status: 0 delivered (``flush``: the outbox is empty); 1 a payload is
+neither delivered nor kept -- the receiver rejected it (4xx), or ``send`` could
+not write it to the outbox (a read-only or full state directory) or was told
+``--no-outbox``: its JSON then says ``"queued": false`` and holds the summary
+under ``"summary"``, to send again -- or audit lines could not be written;
+2 invalid input (bad file or URL, nothing sent); 5 gave up for now (the
+payload waits in the outbox).
 
 Other commands (``gctrace trace``) reuse :func:`add_cli_arguments` and
 :func:`deliver_for_cli` for their ``--webhook URL`` option.
@@ -122,15 +126,19 @@ def run(args: argparse.Namespace) -> int:
     if args.max_attempts < 1 or args.timeout <= 0:
         print("gctrace webhook: --max-attempts must be >= 1 and --timeout > 0", file=sys.stderr)
         return EXIT_INVALID
+    from ..delivery import audit
+
+    lost_before = audit.lost_lines()
     with audit_for_cli(args):
-        if args.webhook_command == "send":
-            return _send(args)
-        return _flush(args)
+        status = _send(args) if args.webhook_command == "send" else _flush(args)
+    if audit.lost_lines() > lost_before:  # said once on stderr by the audit handler
+        status = status or EXIT_ERROR
+    return status
 
 
 def _send(args: argparse.Namespace) -> int:
+    from ..delivery.webhook import Outbox, WebhookSender, build_summary
     from ..errors import TraceFormatError, WebhookError
-    from ..delivery.webhook import Outbox, post_summary
     from ._files import load_cli_trace
 
     if not args.url:
@@ -141,19 +149,31 @@ def _send(args: argparse.Namespace) -> int:
     except TraceFormatError as exc:
         print(f"gctrace webhook send: {one_line(exc)}", file=sys.stderr)
         return EXIT_INVALID
+    payload = build_summary(trace, status=args.status)
     try:
-        result = post_summary(trace, args.url, status=args.status,
-                              outbox=None if args.no_outbox else Outbox(args.state_dir),
-                              timeout=args.timeout, max_attempts=args.max_attempts)
+        sender = WebhookSender(args.url, outbox=None if args.no_outbox else Outbox(args.state_dir),
+                               timeout=args.timeout, max_attempts=args.max_attempts)
     except WebhookError as exc:
         print(f"gctrace webhook send: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    _print(_clean(result.to_json()))
+    with sender:
+        result = sender.send(payload)
+    out = _clean(result.to_json())
     if result.delivered:
+        _print(out)
         return EXIT_OK
-    print(f"gctrace webhook send: not delivered: {delivery_error_line(result.error)}"
-          + ("; kept in the outbox for `gctrace webhook flush`" if result.queued else ""), file=sys.stderr)
-    return EXIT_ERROR if result.rejected else EXIT_GAVE_UP
+    if result.queued:
+        _print(out)
+        print(f"gctrace webhook send: not delivered: {delivery_error_line(result.error)}; "
+              "kept in the outbox for `gctrace webhook flush`", file=sys.stderr)
+        return EXIT_GAVE_UP
+    # nothing keeps this summary: print it, so it can be sent again
+    out["summary"] = payload
+    _print(out)
+    print(f"gctrace webhook send: not delivered: {delivery_error_line(result.error)}; not in the outbox"
+          + ("" if result.rejected or args.no_outbox else " (it could not be written there)")
+          + "; the summary is printed under \"summary\"", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _flush(args: argparse.Namespace) -> int:

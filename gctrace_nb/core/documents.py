@@ -29,7 +29,6 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
 from .._text import escape_surrogates

@@ -368,8 +368,9 @@ class WebhookSender:
             result = self.deliver(body, idempotency_key=key)
         except BaseException:
             if self.outbox is not None:
-                self.outbox.append(self.url, body, key)
-                _audit_outcome("webhook_queued", self.url, key, logging.ERROR, error="interrupted")
+                with contextlib.suppress(OSError):  # the interruption is what the caller must see
+                    self.outbox.append(self.url, body, key)
+                    _audit_outcome("webhook_queued", self.url, key, logging.ERROR, error="interrupted")
             raise
         if not result.delivered and not result.rejected and self.outbox is not None:
             try:
@@ -625,17 +626,9 @@ class Outbox:
             existed = self.path.exists()
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             try:
-                prefix = b""
-                size = os.fstat(fd).st_size
-                if size:  # a torn last line (a crash mid-append) must not swallow this record
-                    os.lseek(fd, size - 1, os.SEEK_SET)
-                    if os.read(fd, 1) != b"\n":
-                        prefix = b"\n"
-                data = prefix + record.to_line().encode("utf-8") + b"\n"
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
+                # whole or not at all: a torn last line (a crash mid-append) is ended first, and a
+                # write that fails half-way (a full disk) is cut back, as the audit log does
+                audit.append_line(fd, record.to_line().encode("utf-8") + b"\n")
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -670,16 +663,27 @@ class Outbox:
                 new = change(line, OutboxRecord.from_line(line))
                 if new is not None:
                     kept.append(new)
+            self._remove_orphans()  # temporary files of rewrites that died (we hold the lock)
             if kept == lines:
                 return
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write("".join(line + "\n" for line in kept))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                    fh.write("".join(line + "\n" for line in kept))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:  # a full disk: the outbox stays as it was, and no .tmp is left behind
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
             _fsync_dir(self.directory)
+
+    def _remove_orphans(self) -> None:
+        for orphan in self.directory.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                orphan.unlink()
 
     def remove(self, idempotency_key: str) -> None:
         """Drop every record with this key (they are the same payload)."""
