@@ -44,6 +44,9 @@ def _add_delivery_options(p: argparse.ArgumentParser, *, prefix: str = "") -> No
                    help="seconds per webhook attempt (default: 10)")
     p.add_argument(f"--{prefix}max-attempts", type=int, default=5, metavar="N",
                    help="webhook attempts per payload, the first included (default: 5)")
+    p.add_argument("--allow-http", action="store_const", const=True, default=None,
+                   help="accept a plain http:// URL to another host (an internal receiver); "
+                        "default: $GCTRACE_WEBHOOK_ALLOW_HTTP, else https only (http only to this machine)")
 
 
 def _add_dirs(p: argparse.ArgumentParser) -> None:
@@ -152,7 +155,7 @@ def _send(args: argparse.Namespace) -> int:
     payload = build_summary(trace, status=args.status)
     try:
         sender = WebhookSender(args.url, outbox=None if args.no_outbox else Outbox(args.state_dir),
-                               timeout=args.timeout, max_attempts=args.max_attempts)
+                               timeout=args.timeout, max_attempts=args.max_attempts, allow_http=args.allow_http)
     except WebhookError as exc:
         print(f"gctrace webhook send: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -181,7 +184,7 @@ def _flush(args: argparse.Namespace) -> int:
     from ..delivery.webhook import Outbox, flush_outbox
 
     try:
-        result = flush_outbox(Outbox(args.state_dir), wait=False, timeout=args.timeout,
+        result = flush_outbox(Outbox(args.state_dir), wait=False, timeout=args.timeout, allow_http=args.allow_http,
                               max_attempts=args.max_attempts)
     except WebhookError as exc:  # another flush holds the lock
         print(f"gctrace webhook flush: {exc}", file=sys.stderr)
@@ -206,6 +209,9 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
                    help="seconds per webhook attempt (default: 10)")
     g.add_argument("--webhook-max-attempts", type=int, default=5, metavar="N",
                    help="webhook attempts before the summary goes to the outbox (default: 5)")
+    g.add_argument("--webhook-allow-http", action="store_const", const=True, default=None,
+                   help="accept a plain http:// URL to another host (an internal receiver); "
+                        "default: $GCTRACE_WEBHOOK_ALLOW_HTTP, else https only (http only to this machine)")
     g.add_argument("--state-dir", default=None, metavar="DIR",
                    help="where the webhook outbox lives (default: $GCTRACE_STATE_DIR or ~/.local/state/gctrace_nb)")
     g.add_argument("--audit-dir", default=None, metavar="DIR",
@@ -229,6 +235,7 @@ def deliver_for_cli(trace: "Trace", args: argparse.Namespace, *, status: str | N
         result = post_summary(
             trace, url, status=status, outbox=Outbox(getattr(args, "state_dir", None)),
             timeout=getattr(args, "webhook_timeout", 10.0), max_attempts=getattr(args, "webhook_max_attempts", 5),
+            allow_http=getattr(args, "webhook_allow_http", None),
         )
     except (WebhookError, ValueError) as exc:  # a bad URL or option: report it, the trace still stands
         return {"delivered": False, "attempts": 0, "status": None, "error": str(exc)}

@@ -7,9 +7,13 @@ The pieces, in the order a summary travels:
 2. :class:`WebhookSender` serialises it *once* to bytes and POSTs those
    bytes, retrying 408/425/429 (honouring ``Retry-After``), 5xx, timeouts and
    connection errors with capped exponential backoff and full jitter. Every
-   attempt carries the same ``Idempotency-Key``; with a secret, every attempt
-   carries ``X-Gctrace-Signature-256: sha256=<hex HMAC-SHA256 of the body>``.
-   Any other 4xx (and a 3xx: redirects are not followed, since requests would
+   attempt carries the same ``Idempotency-Key`` (also as ``webhook-id``) and
+   its own ``webhook-timestamp``; with a secret, every attempt is signed the
+   Standard Webhooks way (``webhook-signature``, over id, timestamp and body:
+   a captured delivery cannot be replayed later) and, for receivers already
+   checking it, with ``X-Gctrace-Signature-256`` (:mod:`.signing`). The URL is
+   ``https://``; plain ``http://`` only to this machine, or with an explicit
+   opt-in for an internal receiver. Any other 4xx (and a 3xx: redirects are not followed, since requests would
    turn the POST into a GET) is a *rejection*: not retried, reported.
 3. A payload still undelivered after its retries (not a rejected one: the same
    bytes would be rejected again) goes to the :class:`Outbox`, a JSON-lines
@@ -39,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hmac
 import json
 import logging
 import os
@@ -47,7 +50,6 @@ import random
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from hashlib import sha256
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Final, Iterator, Mapping
 from urllib.parse import urlsplit
@@ -55,6 +57,7 @@ from urllib.parse import urlsplit
 from . import audit
 from .._time import iso_utc
 from ..errors import WebhookError
+from .signing import SIGNATURE_HEADER, sign, signature_headers, verify_signature, verify_standard
 from ..api.retry import parse_retry_after
 
 try:  # POSIX; on Windows the outbox works without inter-process locking.
@@ -84,11 +87,12 @@ __all__ = [
     "sign",
     "trace_status",
     "verify_signature",
+    "verify_standard",
 ]
 
 SCHEMA_VERSION: Final = 1
-SIGNATURE_HEADER: Final = "X-Gctrace-Signature-256"
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+ALLOW_HTTP_ENV: Final = "GCTRACE_WEBHOOK_ALLOW_HTTP"
 SECRET_ENV: Final = "GCTRACE_WEBHOOK_SECRET"
 URL_ENV: Final = "GCTRACE_WEBHOOK_URL"
 SUMMARY_STATUSES: Final = ("completed", "failed")  # the debug job's own end states
@@ -170,22 +174,6 @@ def serialize(payload: Mapping[str, Any]) -> bytes:
         raise WebhookError(f"summary is not serialisable as JSON: {exc}") from exc
 
 
-def sign(body: bytes, secret: str | bytes) -> str:
-    """Return the signature header value: ``sha256=`` + hex HMAC-SHA256 of ``body``.
-
-    Example:
-        >>> sign(b"{}", "s3cret")
-        'sha256=adbde1ce40c89c14215687d5d762a47df6dfaefcfad61e2e86718ffc8498571b'
-    """
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    return "sha256=" + hmac.new(key, body, sha256).hexdigest()
-
-
-def verify_signature(body: bytes, header: str | None, secret: str | bytes) -> bool:
-    """Return True when ``header`` is the signature of ``body`` (constant-time compare)."""
-    return header is not None and hmac.compare_digest(sign(body, secret), header)
-
-
 def _safe_url(url: str) -> str:
     """Scheme, host and port only: a webhook URL's path or query may itself be a secret."""
     parts = urlsplit(url)
@@ -195,10 +183,36 @@ def _safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}" + ("/…" if parts.path not in ("", "/") or parts.query else "/")
 
 
-def _check_url(url: str) -> None:
+def allow_http_from_env() -> bool:
+    """Whether ``GCTRACE_WEBHOOK_ALLOW_HTTP`` opts in to plain ``http://`` receivers off this machine."""
+    return os.environ.get(ALLOW_HTTP_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_url(url: str, allow_http: bool = False) -> None:
+    """An ``https://`` URL; plain ``http://`` only for a loopback host, or with the opt-in.
+
+    Summaries and their signatures sent in clear text can be read and replayed
+    by anyone on the path: the same rule as for the API and login hosts.
+    """
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError(f"webhook URL must be http(s)://host/..., got {_safe_url(str(url))!r}")
+    if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
+        raise WebhookError(
+            f"webhook URL {_safe_url(url)!r} uses plain http to a host that is not this machine: use https, "
+            f"or opt in for an internal receiver (allow_http=True, --allow-http, {ALLOW_HTTP_ENV}=1)"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # ------------------------------------------------------------------- delivery
@@ -284,9 +298,11 @@ class WebhookSender:
         backoff: waits between attempts (:class:`Backoff`).
         sleep, clock, rng: injected ``time.sleep``, ``time.time`` and ``random.random``.
         outbox: where undelivered payloads go (``None``: nowhere).
+        allow_http: accept a plain ``http://`` URL to a host other than this machine
+            (default: ``GCTRACE_WEBHOOK_ALLOW_HTTP``); for an internal receiver only.
 
     Raises:
-        WebhookError: ``url`` is not an http(s) URL.
+        WebhookError: ``url`` is not an http(s) URL, or plain http to another host without the opt-in.
     """
 
     def __init__(
@@ -302,8 +318,9 @@ class WebhookSender:
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         outbox: "Outbox | None" = None,
+        allow_http: bool | None = None,
     ) -> None:
-        _check_url(url)
+        _check_url(url, allow_http_from_env() if allow_http is None else allow_http)
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if timeout <= 0:
@@ -390,18 +407,12 @@ class WebhookSender:
         """POST the exact ``body`` until accepted, rejected or out of attempts (no outbox)."""
         import requests
 
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "gctrace_nb-webhook",
-            IDEMPOTENCY_HEADER: idempotency_key,
-        }
-        if self._secret is not None:
-            headers[SIGNATURE_HEADER] = sign(body, self._secret)
         status: int | None = None
         error: str | None = None
         attempt = 0
         for attempt in range(1, self.max_attempts + 1):
             retry_after: float | None = None
+            headers = self._headers(body, idempotency_key)  # signed anew: the timestamp is this attempt's
             try:
                 response = self.session.post(
                     self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
@@ -444,6 +455,18 @@ class WebhookSender:
         _audit_outcome("webhook_gave_up", self.url, idempotency_key, logging.ERROR,
                        attempts=attempt, http_status=status, error=error)
         return DeliveryResult(False, attempt, status, error, idempotency_key)
+
+    def _headers(self, body: bytes, idempotency_key: str) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "gctrace_nb-webhook",
+            IDEMPOTENCY_HEADER: idempotency_key,
+            "webhook-id": idempotency_key,
+            "webhook-timestamp": str(int(self.clock())),
+        }
+        if self._secret is not None:
+            headers.update(signature_headers(body, idempotency_key, self._secret, timestamp=self.clock()))
+        return headers
 
     def _describe(self, exc: BaseException) -> str:
         """Name the failure without the URL's path or query (they may hold a token)."""
