@@ -38,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from . import _body
 from . import criteria as _criteria
 from .faults import Faults
 from .generator import generate_trace
@@ -488,12 +489,19 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.sim
         received = sim.clock()
         correlation_id = str(uuid.uuid4())
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        refused: _Reply | None = None
+        try:
+            body = _body.read_body(self.rfile, self.headers)
+        except _body.BodyRefused as exc:  # no body read: the connection cannot carry another request
+            self.close_connection = True
+            body, refused = b"", _Reply(exc.status, _error_body(exc.status, exc.code, exc.message),
+                                        {"Connection": "close"})
         parts = urlsplit(self.path)
         path = parts.path
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         try:
+            if refused is not None:
+                raise refused
             self._route(method, path, query, body)
             reply = _Reply(500, _error_body(500, "internal.server.error", "route did not answer"))
         except _Reply as r:
@@ -535,9 +543,9 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _json(body: bytes) -> Any:
         try:
-            return json.loads(body.decode("utf-8")) if body else None
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _Reply(400, _error_body(400, "bad.request", f"The request body is not valid JSON: {exc}"))
+            return _body.parse_json_body(body)
+        except _body.BodyRefused as exc:  # not JSON, or nested too deeply: 400, not a 500
+            raise _Reply(exc.status, _error_body(exc.status, exc.code, exc.message)) from None
 
     # -- routing ---------------------------------------------------------------
     def _route(self, method: str, path: str, query: dict, body: bytes) -> None:
