@@ -162,3 +162,29 @@ def test_stdin_is_read_only_on_its_own(tmp_path, capsys):
     good = good_dir(tmp_path, 1)
     assert main(["analyze", "-", str(good[0])]) == 2
     assert "standard input" in capsys.readouterr().err
+
+
+def _depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+def test_json_depth_reads_brackets_only_outside_strings():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    tricky = st.text(alphabet='[]{}"\\\\ab\n\u00e9\u2028', max_size=8)
+    values = st.recursive(st.none() | st.integers() | tricky,
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(tricky, inner, max_size=3),
+                          max_leaves=25)
+
+    @settings(max_examples=400, deadline=None)
+    @given(values, st.booleans(), st.booleans())
+    def check(value, ascii_only, indent):
+        text = json.dumps(value, ensure_ascii=ascii_only, indent=1 if indent else None).encode("utf-8")
+        assert json_depth(text) == _depth(value)
+
+    check()

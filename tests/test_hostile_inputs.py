@@ -179,3 +179,18 @@ def test_stdin_given_as_dash_is_read():
     assert json.loads(out)["failed_nodes"] == ["pay"]
     code, _, _, err = _gctrace("analyze", "-", stdin=b"")
     assert code == 2 and "<stdin>: empty input" in err
+
+
+def test_gctrace_webhook_send_delivers_a_surrogate_summary(tmp_path, capsys, monkeypatch):
+    # was: "summary is not serialisable" and nothing sent
+    from _webhook_receiver import Receiver
+
+    monkeypatch.setenv("GCTRACE_STATE_DIR", str(tmp_path / "state"))
+    path = tmp_path / "s.json"
+    path.write_text(SURROGATE_STEPS)
+    with Receiver() as receiver:
+        code = main(["webhook", "send", str(path), "--url", receiver.url, "--state-dir", str(tmp_path / "state"),
+                     "--audit-dir", str(tmp_path / "audit")])
+    assert code == 0, capsys.readouterr().err
+    sent = json.loads(receiver.received[0].body.decode("utf-8"))
+    assert sent["failedNodes"] == ["b"] and sent["criticalPath"][0] == "a\\udfff"
