@@ -157,6 +157,20 @@ def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None,
     )
 
 
+def _drop_refused_token(resp: requests.Response, auth: ClientCredentialsAuth, what: str) -> bool:
+    """Forget the token a 401 refused, so the next round of the request loop fetches a new one.
+
+    The 401 is answered in :meth:`GenesysClient.request`, not by a hook inside
+    requests: the resend goes round the loop, so it waits for the rate limit, and
+    the token fetch and the resend stay inside the deadline like any other request.
+    """
+    sent = resp.request.headers.get("Authorization", "")
+    auth.invalidate(sent[len("Bearer "):] if sent.startswith("Bearer ") else None)
+    resp.close()
+    log.info("%s: HTTP 401, fetching a new token and sending again", what)
+    return True
+
+
 class _LinkedCancel:
     """Set when either of two cancel tokens is set (the caller's, or the pool's own)."""
 
@@ -308,11 +322,8 @@ class GenesysClient:
         attempt = 0
         last_status: int | None = None
         cause: str | None = None  # which host failed last, in words, when it was not an HTTP answer of the API
-        # A 401 is answered here, not by a hook inside requests: the token is dropped and the
-        # request goes round this loop again, so the resend waits for the rate limit and the
-        # token fetch and the resend stay inside the deadline like any other request.
         own_auth = self.auth if isinstance(self.auth, ClientCredentialsAuth) else None
-        send_auth = own_auth.bearer() if own_auth is not None else self.auth
+        send_auth = own_auth.bearer() if own_auth is not None else self.auth  # a 401 is answered below
         fresh_token = False
         while True:
             try:
@@ -365,11 +376,7 @@ class GenesysClient:
                     correlation_ids.append(correlation)
                 log.debug("%s: attempt %d -> HTTP %d (correlation id %s)", what, attempt, status, correlation)
                 if status == 401 and own_auth is not None and not fresh_token:
-                    fresh_token = True  # once per request: a second 401 is an AuthError
-                    sent = resp.request.headers.get("Authorization", "")
-                    own_auth.invalidate(sent[len("Bearer "):] if sent.startswith("Bearer ") else None)
-                    resp.close()
-                    log.info("%s: HTTP 401, fetching a new token and sending again", what)
+                    fresh_token = _drop_refused_token(resp, own_auth, what)  # once: a second 401 is an AuthError
                     continue
                 if status not in self.policy.retry_statuses:
                     if status >= 400:
