@@ -7,7 +7,7 @@ HTTP Basic auth with the client id and secret, and the form body
 applied to whatever lifetime the OAuth client has). Genesys issues no refresh
 token, so a 401 drops the cached token, fetches a new one, and resends the
 request once (a response hook, as :class:`requests.auth.HTTPDigestAuth` does).
-:class:`~gctrace_nb.client.GenesysClient` uses :meth:`ClientCredentialsAuth.bearer`
+:class:`~gctrace_nb.api.client.GenesysClient` uses :meth:`ClientCredentialsAuth.bearer`
 instead and resends through its own loop, so the resend waits for the rate
 limit and stays inside the deadline like any other request.
 

@@ -113,7 +113,7 @@ class Trace:
     def _init(self, steps: list, metadata: TraceMetadata | None, name: str | None) -> None:
         self.raw_steps = steps
         self.metadata = metadata or TraceMetadata()
-        self.name = escape_surrogates(name) if isinstance(name, str) else name
+        self.name = name
 
     # ----------------------------------------------------------------- build
     @classmethod
