@@ -100,7 +100,7 @@ def test_a_surrogate_id_draws_a_gantt_and_a_report(tmp_path, capsys):
     path = tmp_path / "s.json"
     path.write_text(SURROGATE_STEPS)
     fig = gantt(load_trace(path))  # was KeyError: 'a\ufffd'
-    assert "a\\udfff" in fig.layout.yaxis.ticktext
+    assert any("a\\udfff" in label for label in fig.layout.yaxis.ticktext)
     out = tmp_path / "r.html"
     assert main(["report", str(path), "-o", str(out)]) == 0
     html = out.read_bytes().decode("utf-8")
