@@ -1,10 +1,11 @@
 """The Genesys client: launch a debug trace, poll its job, and return a :class:`~gctrace_nb.Trace`.
 
-Every request goes through one loop (:meth:`GenesysClient.request`): the
-client's token bucket (every send, a resend after a 401 included), the OAuth
-token (fetched again once on a 401), the
-retry policy (429/502/503/504, connection errors and timeouts; ``Retry-After``
-honoured), one deadline and breaker per operation, and error mapping to
+Every request goes through :meth:`GenesysClient.request`, which runs the one
+retry engine (:class:`~gctrace_nb.api.retry.RetryEngine`) with the client's
+own steps: the token bucket before every send (a resend after a 401 included),
+the OAuth token (fetched again once on a 401), the retry policy
+(429/502/503/504, connection errors and timeouts; ``Retry-After`` honoured),
+one deadline and breaker per operation, and error mapping to
 :mod:`gctrace_nb.errors`. The collaborators (session, auth, rate limiter,
 policy, clock, sleep) are injectable, so tests run against real sockets on
 127.0.0.1 without sleeping.
@@ -26,6 +27,7 @@ import random as _random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import quote, unquote, urlsplit
@@ -42,16 +44,18 @@ from ..errors import (
     BadRequest,
     Cancelled,
     ConfigError,
-    GaveUp,
     JobFailed,
     NotFound,
     PermissionDenied,
 )
 from .ratelimit import TokenBucket
 from .request import DEFAULT_DEPTH, TraceRequest
-from .retry import CancelToken, PollEvent, RetryBudget, RetryPolicy, parse_retry_after, pause, poll
+from .options import CallKeywords, CallOptions, CancelToken, PollEvent, ProgressCallback
+from .retry import RESEND, Retry, RetryBudget, RetryEngine, RetryPolicy, Resend, parse_retry_after
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
+
     from ..core.model import Trace
 
 __all__ = ["GenesysClient", "extract_job_id", "JOB_DONE_STATUSES"]
@@ -61,9 +65,6 @@ log = logging.getLogger(__name__)
 #: Job statuses that end polling.
 JOB_DONE_STATUSES = frozenset({"completed", "failed"})
 
-_TRANSIENT_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                  requests.exceptions.ContentDecodingError)  # a body broken in transit
-ProgressCallback = Callable[[PollEvent], Any]
 
 
 def extract_job_id(location: str | None, body: Any = None) -> str | None:
@@ -125,15 +126,6 @@ def _unreachable(host: str, exc: BaseException) -> str:
     return f"{host} broke off its answer"
 
 
-def _blame(exc: GaveUp, cause: str | None) -> GaveUp:
-    """``exc`` with the failing host put first (``login host ... unreachable while fetching a token``)."""
-    if not cause:
-        return exc
-    blamed = type(exc)(f"{cause}: {exc}", attempts=exc.attempts, last_status=exc.last_status)
-    blamed.cause = cause  # type: ignore[attr-defined]
-    return blamed
-
-
 _iso = iso_utc
 
 
@@ -158,17 +150,81 @@ def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None,
 
 
 def _drop_refused_token(resp: requests.Response, auth: ClientCredentialsAuth, what: str) -> bool:
-    """Forget the token a 401 refused, so the next round of the request loop fetches a new one.
+    """Forget the token a 401 refused, so the next round of the retry loop fetches a new one.
 
-    The 401 is answered in :meth:`GenesysClient.request`, not by a hook inside
-    requests: the resend goes round the loop, so it waits for the rate limit, and
-    the token fetch and the resend stay inside the deadline like any other request.
+    The 401 is answered in the engine's loop, not by a hook inside requests:
+    the resend goes round the loop (:data:`~gctrace_nb.api.retry.RESEND`), so it
+    waits for the rate limit, and the token fetch and the resend stay inside the
+    deadline like any other request.
     """
     sent = resp.request.headers.get("Authorization", "")
     auth.invalidate(sent[len("Bearer "):] if sent.startswith("Bearer ") else None)
     resp.close()
     log.info("%s: HTTP 401, fetching a new token and sending again", what)
     return True
+
+
+class _ApiAttempt:
+    """The attempts of one API request: fetch the token, send, read the answer.
+
+    Called by :meth:`RetryEngine.run <gctrace_nb.api.retry.RetryEngine.run>` once
+    per attempt; returns the response, a :class:`~gctrace_nb.api.retry.Retry`, or
+    :data:`~gctrace_nb.api.retry.RESEND` (a 401: once, with a fresh token); raises
+    the mapped error for an answer not worth retrying.
+    """
+
+    def __init__(self, client: "GenesysClient", method: str, url: str, *, subject: str | None,
+                 options: CallOptions, send: dict[str, Any]) -> None:
+        self.client, self.method, self.url, self.subject = client, method, url, subject
+        self.options, self.send = options, send
+        self.what = f"{method} {urlsplit(url).path}"
+        self.own_auth = client.auth if isinstance(client.auth, ClientCredentialsAuth) else None
+        # with our own token, a 401 is answered here; another auth object is sent as it is
+        self.send_auth = self.own_auth.bearer() if self.own_auth is not None else client.auth
+        self.fresh_token = False
+        self.fetching_token = False
+
+    def __call__(self, attempt: int) -> "requests.Response | Retry | Resend":
+        client = self.client
+        assert self.options.budget is not None
+        timeout = _attempt_timeout(client.settings.timeout, self.options.budget)
+        if self.own_auth is not None:  # a token fetch must not outlast the deadline
+            self.fetching_token = True
+            try:
+                self.own_auth.token(timeout=timeout)
+            except ApiError as exc:  # the token request itself failed
+                if exc.status is None or exc.status not in client.policy.retry_statuses:
+                    raise
+                cause = f"login host {client._login_origin()} answered HTTP {exc.status} while fetching a token"
+                return Retry(exc.status, f"token request: HTTP {exc.status}", getattr(exc, "retry_after_s", None),
+                             cause=cause)
+            self.fetching_token = False
+        resp = client.session.request(self.method, self.url, auth=self.send_auth,
+                                      timeout=_attempt_timeout(client.settings.timeout, self.options.budget),
+                                      **self.send)
+        status = resp.status_code
+        correlation = resp.headers.get("ININ-Correlation-Id")
+        self.options.note_correlation_id(correlation)
+        log.debug("%s: attempt %d -> HTTP %d (correlation id %s)", self.what, attempt, status, correlation)
+        if status == 401 and self.own_auth is not None and not self.fresh_token:
+            self.fresh_token = _drop_refused_token(resp, self.own_auth, self.what)  # a second 401 is an AuthError
+            return RESEND
+        retry = client.retries.retry_for(resp)
+        if retry is None:
+            if status >= 400:
+                client._raise_for_status(resp, self.method, self.subject)
+            return resp
+        message = _error_fields(resp)[0]
+        resp.close()
+        return replace(retry, reason=f"HTTP {status}" + (f": {message}" if message else ""))
+
+    def transport_error(self, exc: BaseException) -> Retry:
+        """No answer: name the host that failed (the login host while fetching a token)."""
+        if self.fetching_token or str(exc).startswith("token request to"):  # (also a re-fetch after a 401)
+            cause = f"{_unreachable('login host ' + self.client._login_origin(), exc)} while fetching a token"
+        else:
+            cause = _unreachable("API host " + _origin(self.url), exc)
+        return Retry(None, cause, cause=cause)
 
 
 class _LinkedCancel:
@@ -211,7 +267,11 @@ class GenesysClient:
         sleep: how to wait (tests pass a recorder).
         random: ``() -> float`` in ``[0, 1)`` for jitter.
         utcnow: ``() -> datetime`` for the submitted/completed timestamps and
-            HTTP-date ``Retry-After`` headers.
+            HTTP-date ``Retry-After`` headers (read through :meth:`now`).
+
+    ``settings``, ``session``, ``auth``, ``rate_limiter``, ``policy``, ``clock``,
+    ``sleep`` and ``random`` are public attributes; :meth:`now` and :attr:`retries`
+    (the retry engine built from them) are what the other API modules use.
 
     Example:
         >>> client = GenesysClient(Settings.from_env())          # doctest: +SKIP
@@ -248,13 +308,23 @@ class GenesysClient:
             clock=self.clock, sleep=self.sleep
         )
         self.policy = policy or RetryPolicy()
-        self._random = random or _random.random
+        self.random = random or _random.random
         self._utcnow = utcnow or (lambda: datetime.now(timezone.utc))
 
+    def now(self) -> datetime:
+        """The current time, UTC, from the client's wall clock (``utcnow``): submitted/completed
+        times and HTTP-date ``Retry-After`` headers are read from it."""
+        return self._utcnow()
+
     @property
-    def random(self) -> Callable[[], float]:
-        """The jitter source (``() -> float`` in ``[0, 1)``), for callers of :func:`~gctrace_nb.api.retry.poll`."""
-        return self._random
+    def retries(self) -> RetryEngine:
+        """The retry engine with this client's policy, clock, sleep, jitter and wall clock.
+
+        Built from the attributes as they are now (a test may swap ``client.sleep``).
+        Modules that call the API beside :meth:`request` (downloads, job polls) retry
+        and poll through it, so everything the client sends follows one policy.
+        """
+        return RetryEngine(self.policy, clock=self.clock, sleep=self.sleep, random=self.random, now=self.now)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> "GenesysClient":
@@ -293,19 +363,19 @@ class GenesysClient:
         json: Any = None,
         params: dict | None = None,
         headers: dict | None = None,
-        on_progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-        budget: RetryBudget | None = None,
-        correlation_ids: list[str] | None = None,
         subject: str | None = None,
         job_id: str | None = None,
+        options: CallOptions | None = None,
+        **call: "Unpack[CallKeywords]",
     ) -> requests.Response:
         """Send one API request with rate limiting, retries and error mapping.
 
         ``path`` is relative to the API host (an absolute URL must be on that
-        host). Returns the successful response (any 2xx/3xx). ``budget``
-        shares a deadline and breaker across several requests; correlation
-        ids seen are appended to ``correlation_ids``.
+        host). Returns the successful response (any 2xx/3xx). ``options``
+        (:class:`~gctrace_nb.api.options.CallOptions`; or its fields as
+        keywords: ``on_progress``, ``cancel``, ``budget``, ``correlation_ids``)
+        shares a deadline and breaker across several requests; correlation ids
+        seen are appended to ``correlation_ids``.
 
         Raises:
             BadRequest: 400, with the server's ``message``, ``code`` and ``contextId``.
@@ -317,91 +387,27 @@ class GenesysClient:
             Cancelled: ``cancel`` was set.
         """
         url = self._url(path)
-        budget = budget or self.policy.budget(self.clock)
-        what = f"{method} {urlsplit(url).path}"
-        attempt = 0
-        last_status: int | None = None
-        cause: str | None = None  # which host failed last, in words, when it was not an HTTP answer of the API
-        own_auth = self.auth if isinstance(self.auth, ClientCredentialsAuth) else None
-        send_auth = own_auth.bearer() if own_auth is not None else self.auth  # a 401 is answered below
-        fresh_token = False
-        while True:
-            try:
-                budget.check(attempts=attempt, last_status=last_status, what=what)
-            except GaveUp as exc:
-                raise _blame(exc, cause) from None
-            if cancel is not None and cancel.is_set():
-                raise Cancelled(f"cancelled before {what}")
-            if on_progress is not None:
-                def on_wait(seconds: float, _attempt: int = attempt + 1) -> None:
-                    on_progress(PollEvent(
-                        _attempt, "rate_limited", None, seconds, None, budget.elapsed(),
-                        f"{what}: client rate limit, waiting {seconds:.2f} s", job_id,
-                    ))
-                self.rate_limiter.acquire(cancel=cancel, on_wait=on_wait)
-            else:
-                self.rate_limiter.acquire(cancel=cancel)
-            attempt += 1
-            retry_after: float | None = None
-            fetching_token = False
-            try:
-                if isinstance(self.auth, ClientCredentialsAuth):  # a token fetch must not outlast the deadline
-                    fetching_token = True
-                    self.auth.token(timeout=_attempt_timeout(self.settings.timeout, budget))
-                    fetching_token = False
-                resp = self.session.request(
-                    method, url, json=json, params=params, headers=headers,
-                    auth=send_auth, timeout=_attempt_timeout(self.settings.timeout, budget),
-                )
-            except _TRANSIENT_EXC as exc:
-                status: int | None = None
-                if fetching_token or str(exc).startswith("token request to"):  # (also a re-fetch after a 401)
-                    cause = f"{_unreachable('login host ' + self._login_origin(), exc)} while fetching a token"
-                else:
-                    cause = _unreachable("API host " + _origin(url), exc)
-                reason = cause
-                log.info("%s: attempt %d failed: %s", what, attempt, type(exc).__name__)
-            except ApiError as exc:  # the token request itself failed
-                if exc.status is None or exc.status not in self.policy.retry_statuses:
-                    raise
-                status = exc.status
-                retry_after = getattr(exc, "retry_after_s", None)
-                cause = f"login host {self._login_origin()} answered HTTP {status} while fetching a token"
-                reason = f"token request: HTTP {status}"
-            else:
-                cause = None
-                status = resp.status_code
-                correlation = resp.headers.get("ININ-Correlation-Id")
-                if correlation and correlation_ids is not None and correlation not in correlation_ids:
-                    correlation_ids.append(correlation)
-                log.debug("%s: attempt %d -> HTTP %d (correlation id %s)", what, attempt, status, correlation)
-                if status == 401 and own_auth is not None and not fresh_token:
-                    fresh_token = _drop_refused_token(resp, own_auth, what)  # once: a second 401 is an AuthError
-                    continue
-                if status not in self.policy.retry_statuses:
-                    if status >= 400:
-                        self._raise_for_status(resp, method, subject)
-                    budget.record_success()
-                    return resp
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"), now=self._utcnow())
-                message = _error_fields(resp)[0]
-                reason = f"HTTP {status}" + (f": {message}" if message else "")
-                resp.close()
-            last_status = status
-            wait = self.policy.delay_for(status, retry_after, attempt, random=self._random)
-            try:
-                budget.record_transient(attempts=attempt, last_status=status, what=what)
-                budget.check_attempts(attempt, last_status=status, what=what)
-                budget.plan_wait(wait, attempts=attempt, last_status=status, what=what)
-            except GaveUp as exc:
-                raise _blame(exc, cause) from None
-            why = "Retry-After" if retry_after is not None else ("429 default" if status == 429 else "backoff")
-            if on_progress is not None:
-                on_progress(PollEvent(
-                    attempt, "retrying", status, wait, retry_after, budget.elapsed(),
-                    f"{what}: {reason}; retrying in {wait:.1f} s ({why})", job_id,
-                ))
-            pause(wait, sleep=self.sleep, cancel=cancel)
+        engine = self.retries
+        options = CallOptions.of(options, **call).with_budget(engine.budget)
+        attempt = _ApiAttempt(self, method, url, subject=subject, options=options,
+                              send=dict(json=json, params=params, headers=headers))
+        return engine.run(attempt, what=attempt.what, options=options, job_id=job_id,
+                          before_send=lambda n: self._wait_for_rate_limit(n, attempt.what, options, job_id),
+                          transport_error=attempt.transport_error)
+
+    def _wait_for_rate_limit(self, attempt: int, what: str, options: CallOptions, job_id: str | None) -> None:
+        """Take a token from the bucket (every send, a resend included), reporting a wait."""
+        if options.on_progress is None:
+            self.rate_limiter.acquire(cancel=options.cancel)
+            return
+        budget = options.budget
+        assert budget is not None
+
+        def on_wait(seconds: float) -> None:
+            options.report(PollEvent(attempt, "rate_limited", None, seconds, None, budget.elapsed(),
+                                     f"{what}: client rate limit, waiting {seconds:.2f} s", job_id))
+
+        self.rate_limiter.acquire(cancel=options.cancel, on_wait=on_wait)
 
     def _login_origin(self) -> str:
         return _origin(getattr(self.auth, "token_url", None) or self.settings.token_url)
@@ -430,26 +436,20 @@ class GenesysClient:
 
     # ----------------------------------------------------------- debug jobs
     def submit_debug_trace(
-        self,
-        req: TraceRequest,
-        *,
-        on_progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-        budget: RetryBudget | None = None,
-        correlation_ids: list[str] | None = None,
+        self, req: TraceRequest, *, options: CallOptions | None = None, **call: "Unpack[CallKeywords]"
     ) -> str:
         """Validate ``req`` locally, ``POST`` it, and return the job id the 202 names.
+
+        ``options`` (or its fields as keywords) as for :meth:`request`.
 
         Raises:
             TraceRequestInvalid: before anything is sent.
             NotFound: the flow does not exist. (And everything :meth:`request` raises.)
         """
+        options = CallOptions.of(options, **call)
         req.validate()
         path = f"/api/v2/flows/{quote(req.flow_id, safe='')}/debug"
-        resp = self.request(
-            "POST", path, json=req.to_body(), on_progress=on_progress, cancel=cancel,
-            budget=budget, correlation_ids=correlation_ids, subject=f"flow {req.flow_id}",
-        )
+        resp = self.request("POST", path, json=req.to_body(), subject=f"flow {req.flow_id}", options=options)
         try:
             body = resp.json() if resp.content else None
         except ValueError:
@@ -464,35 +464,16 @@ class GenesysClient:
         log.info("debug trace of flow %s submitted as job %s", req.flow_id, job_id)
         return job_id
 
-    def get_job(
-        self,
-        job_id: str,
-        *,
-        on_progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-        budget: RetryBudget | None = None,
-        correlation_ids: list[str] | None = None,
-    ) -> dict:
+    def get_job(self, job_id: str, *, options: CallOptions | None = None, **call: "Unpack[CallKeywords]") -> dict:
         """Return the job document ``{"status", "result"?, "message"?}`` once (no waiting)."""
-        return self._get_job(job_id, on_progress=on_progress, cancel=cancel, budget=budget,
-                             correlation_ids=correlation_ids)[0]
+        return self._get_job(job_id, CallOptions.of(options, **call))[0]
 
-    def _get_job(
-        self,
-        job_id: str,
-        *,
-        on_progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-        budget: RetryBudget | None = None,
-        correlation_ids: list[str] | None = None,
-    ) -> tuple[dict, float | None]:
+    def _get_job(self, job_id: str, options: CallOptions) -> tuple[dict, float | None]:
         """The job document and the wait its ``Retry-After`` header asks for (``None`` if none)."""
         if not isinstance(job_id, str) or not job_id.strip():
             raise ValueError("job_id must be a non-empty string")
-        resp = self.request(
-            "GET", f"/api/v2/jobs/{quote(job_id, safe='')}", on_progress=on_progress, cancel=cancel,
-            budget=budget, correlation_ids=correlation_ids, subject=f"job {job_id}", job_id=job_id,
-        )
+        resp = self.request("GET", f"/api/v2/jobs/{quote(job_id, safe='')}", subject=f"job {job_id}",
+                            job_id=job_id, options=options)
         try:
             job = resp.json()
         except ValueError:
@@ -502,44 +483,33 @@ class GenesysClient:
                 f"the job {job_id} response is not a job document (no status)",
                 status=resp.status_code, url=resp.url, correlation_id=resp.headers.get("ININ-Correlation-Id"),
             )
-        return job, parse_retry_after(resp.headers.get("Retry-After"), now=self._utcnow())
+        return job, parse_retry_after(resp.headers.get("Retry-After"), now=self.now())
 
     def wait_for_job(
-        self,
-        job_id: str,
-        *,
-        on_progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-        budget: RetryBudget | None = None,
-        correlation_ids: list[str] | None = None,
+        self, job_id: str, *, options: CallOptions | None = None, **call: "Unpack[CallKeywords]"
     ) -> dict:
         """Poll the job until it is ``completed`` (returned) or ``failed`` (raised).
 
         Never returns while the job is ``in_progress``. Polls are at most
         ``policy.poll_max_delay_s`` (5 s, jittered) apart, unless the job's
-        answer carries a ``Retry-After``, which wins.
+        answer carries a ``Retry-After``, which wins. ``options`` (or its fields
+        as keywords) as for :meth:`request`.
 
         Raises:
             JobFailed: the job ended ``failed``; carries the server's message.
             DeadlineExceeded, CircuitOpen: waited as long as the policy allows.
             Cancelled: ``cancel`` was set.
         """
-        budget = budget or self.policy.budget(self.clock)
+        engine = self.retries
+        options = CallOptions.of(options, **call).with_budget(engine.budget)
         asked: list[float | None] = [None]
 
         def fetch() -> dict:
-            job, asked[0] = self._get_job(
-                job_id, on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids
-            )
+            job, asked[0] = self._get_job(job_id, options)
             return job
 
-        job = poll(
-            fetch,
-            lambda j: str(j.get("status", "")).lower() in JOB_DONE_STATUSES,
-            budget=budget, clock=self.clock, sleep=self.sleep, random=self._random,
-            on_progress=on_progress, cancel=cancel, what=f"job {job_id}", job_id=job_id,
-            retry_after=lambda: asked[0],
-        )
+        job = engine.poll(fetch, lambda j: str(j.get("status", "")).lower() in JOB_DONE_STATUSES, options=options,
+                          what=f"job {job_id}", job_id=job_id, retry_after=lambda: asked[0])
         if str(job.get("status")).lower() == "failed":
             message = job.get("message")
             raise JobFailed(
@@ -581,19 +551,15 @@ class GenesysClient:
         elif flow_id is not None or action_invocation_id is not None:
             raise TypeError("pass either a TraceRequest or flow_id/action_invocation_id, not both")
         request.validate()
-        budget = self.policy.budget(self.clock)
         correlation_ids: list[str] = []
-        submitted_at = _iso(self._utcnow())
+        budget = self.retries.budget()
+        options = CallOptions(on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids)
+        submitted_at = _iso(self.now())
         started = self.clock()
-        job_id = self.submit_debug_trace(
-            request, on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids
-        )
-        if on_progress is not None:
-            on_progress(PollEvent(0, "submitted", 202, 0.0, None, budget.elapsed(),
-                                  f"flow {request.flow_id}: job {job_id} submitted", job_id))
-        job = self.wait_for_job(
-            job_id, on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids
-        )
+        job_id = self.submit_debug_trace(request, options=options)
+        options.report(PollEvent(0, "submitted", 202, 0.0, None, budget.elapsed(),
+                                 f"flow {request.flow_id}: job {job_id} submitted", job_id))
+        job = self.wait_for_job(job_id, options=options)
         doc = find_steps(job, f"job {job_id}")
         latency_ms = round((self.clock() - started) * 1000.0, 3)
         metadata = TraceMetadata(
@@ -603,7 +569,7 @@ class GenesysClient:
             job_id=job_id,
             request=request.to_body(),
             submitted_at=submitted_at,
-            completed_at=_iso(self._utcnow()),
+            completed_at=_iso(self.now()),
             retrieval_latency_ms=latency_ms,
             correlation_ids=tuple(correlation_ids),
         )

@@ -1,4 +1,4 @@
-"""How long to wait, when to stop: the retry policy, a per-operation budget, and ``poll``.
+"""How long to wait, when to stop: the policy, a per-operation budget, the one retry engine, and ``poll``.
 
 The policy follows the Genesys Java SDK (genesys-api.md §B): retry 429, 502,
 503 and 504, connection errors and timeouts, never another 4xx. A 429 waits
@@ -8,48 +8,68 @@ deadline (default 10 minutes) and a breaker: transient failures that go on,
 without one success, for longer than a window (default 5 minutes) stop with
 :class:`~gctrace_nb.errors.CircuitOpen`.
 
+Every request that may be sent again goes through one loop, :meth:`RetryEngine.run`:
+the API client's requests (:meth:`GenesysClient.request <gctrace_nb.api.client.GenesysClient.request>`),
+the downloads of pre-signed links (:mod:`gctrace_nb.api.downloads`) and the webhook's
+deliveries (:mod:`gctrace_nb.delivery.webhook`). What differs between them is
+passed in: the attempt itself and how it reads its answer (what is retryable,
+what is a rejection), a step before each send (the client's rate limiter),
+and what to do with a failed attempt (the webhook's audit line).
+
 :func:`poll` is generic: it calls ``fetch()`` until ``is_done(value)``, and is
 used for the debug-trace job (``status`` ``completed``/``failed``) and the
 flow-history job (``jobState`` ``Success``/``Failed``) alike. Clocks, sleeps and
 the random source are injected, so tests never sleep.
+
+:class:`CallOptions` is what the calls of one operation share (progress
+callback, cancel token, budget, correlation ids), passed as one ``options=``.
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 import random as _random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Final, Protocol, TypeVar
+from typing import Any, Callable, Final, TypeVar, Union
 
-from ..errors import Cancelled, CircuitOpen, DeadlineExceeded, RetriesExhausted
+import requests
+
+from ..errors import Cancelled, CircuitOpen, DeadlineExceeded, GaveUp, RetriesExhausted
+from .options import CallKeywords, CallOptions, CancelToken, PollEvent, ProgressCallback
 
 __all__ = [
     "RETRY_STATUSES",
+    "TRANSPORT_ERRORS",
     "RetryPolicy",
     "RetryBudget",
     "PollEvent",
     "CancelToken",
+    "CallOptions",  # from .options
+    "CallKeywords",
+    "Retry",
+    "RESEND",
+    "Resend",
+    "RetryEngine",
     "parse_retry_after",
     "pause",
     "poll",
 ]
 
+log = logging.getLogger(__name__)
+
 #: Statuses worth retrying: rate limited, bad gateway, unavailable, gateway timeout.
 RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+#: Failures with no usable answer, worth another try: refused or dropped connections,
+#: timeouts (the whole-exchange deadline of :mod:`gctrace_nb._http` included), a body broken in transit.
+TRANSPORT_ERRORS: Final = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                           requests.exceptions.ContentDecodingError)
 
 T = TypeVar("T")
-
-
-class CancelToken(Protocol):
-    """What a ``cancel`` argument must offer; a :class:`threading.Event` does."""
-
-    def is_set(self) -> bool: ...
-
-    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -98,8 +118,11 @@ class RetryPolicy:
     Backoff for attempt ``n`` (1-based) is a uniform draw from
     ``[0, min(max_delay_s, initial_s * factor ** (n - 1))]`` ("full jitter"),
     never below ``min_delay_s``. ``Retry-After`` wins when the server sends one;
-    a 429 without it waits ``default_retry_after_s``. ``max_attempts`` bounds
-    the tries of one request (``None``: only the deadline and breaker bound them).
+    a 429 without it waits ``default_retry_after_s`` (``None``: the backoff).
+    A ``Retry-After`` longer than ``max_retry_after_s`` (``None``: no such
+    limit) gives up at once with :class:`~gctrace_nb.errors.DeadlineExceeded`.
+    ``max_attempts`` bounds the tries of one request (``None``: only the
+    deadline and breaker bound them).
 
     Polling a job that is still running uses the same jittered growth, capped
     lower, at ``poll_max_delay_s`` (5 s): a finished job is noticed within
@@ -114,16 +137,23 @@ class RetryPolicy:
     poll_max_delay_s: float = 5.0
     deadline_s: float = 600.0
     breaker_window_s: float = 300.0
-    default_retry_after_s: float = 3.0
+    default_retry_after_s: float | None = 3.0
     max_attempts: int | None = None
     retry_statuses: frozenset[int] = field(default=RETRY_STATUSES)
+    max_retry_after_s: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("initial_s", "max_delay_s", "poll_max_delay_s", "deadline_s", "breaker_window_s",
-                     "default_retry_after_s"):
+        for name in ("poll_max_delay_s", "deadline_s", "breaker_window_s", "default_retry_after_s",
+                     "max_retry_after_s"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            if value is None and name in ("default_retry_after_s", "max_retry_after_s"):
+                continue
+            if not _is_number(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
+        for name in ("initial_s", "max_delay_s"):  # 0: no wait at all
+            value = getattr(self, name)
+            if not _is_number(value) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if self.factor < 1:
             raise ValueError(f"factor must be >= 1, got {self.factor!r}")
         if self.min_delay_s < 0 or self.min_delay_s > self.max_delay_s:
@@ -136,18 +166,28 @@ class RetryPolicy:
         """True for the retryable statuses; ``None`` means a connection error or timeout."""
         return status is None or status in self.retry_statuses
 
+    def ceiling(self, attempt: int, *, cap: float | None = None) -> float:
+        """Return the upper bound of the wait before retry number ``attempt`` (1-based).
+
+        ``min(max_delay_s, initial_s * factor ** (attempt - 1))``, and never above ``cap``
+        when given; a huge ``attempt`` cannot overflow.
+
+        >>> [RetryPolicy(initial_s=1, factor=2, max_delay_s=5).ceiling(n) for n in (1, 2, 3, 4, 2000)]
+        [1, 2, 4, 5, 5]
+        """
+        limit = self.max_delay_s if cap is None else min(cap, self.max_delay_s)
+        try:
+            return min(limit, self.initial_s * self.factor ** max(0, attempt - 1))
+        except OverflowError:
+            return limit
+
     def backoff(self, attempt: int, *, random: Callable[[], float] = _random.random) -> float:
         """Return the jittered wait before retry number ``attempt`` (1-based).
 
         >>> RetryPolicy(initial_s=1, factor=2, max_delay_s=5, min_delay_s=0).backoff(10, random=lambda: 1.0)
         5.0
         """
-        exponent = max(0, attempt - 1)
-        try:
-            ceiling = min(self.max_delay_s, self.initial_s * self.factor**exponent)
-        except OverflowError:
-            ceiling = self.max_delay_s
-        return max(self.min_delay_s, ceiling * random())
+        return max(self.min_delay_s, self.ceiling(attempt) * random())
 
     def poll_delay(self, attempt: int, *, random: Callable[[], float] = _random.random) -> float:
         """Return the jittered wait before poll number ``attempt + 1`` of a running job.
@@ -157,11 +197,7 @@ class RetryPolicy:
         >>> RetryPolicy().poll_delay(20, random=lambda: 1.0)
         5.0
         """
-        exponent = max(0, attempt - 1)
-        try:
-            ceiling = min(self.poll_max_delay_s, self.max_delay_s, self.initial_s * self.factor**exponent)
-        except OverflowError:
-            ceiling = min(self.poll_max_delay_s, self.max_delay_s)
+        ceiling = self.ceiling(attempt, cap=self.poll_max_delay_s)
         return max(min(self.min_delay_s, ceiling), ceiling * random())
 
     def delay_for(
@@ -174,12 +210,12 @@ class RetryPolicy:
     ) -> float:
         """Return how long to wait after a transient failure.
 
-        ``Retry-After`` when given; a 429 without it waits ``default_retry_after_s``;
-        otherwise :meth:`backoff`.
+        ``Retry-After`` when given; a 429 without it waits ``default_retry_after_s``
+        (when set); otherwise :meth:`backoff`.
         """
         if retry_after_s is not None:
             return max(0.0, retry_after_s)
-        if status == 429:
+        if status == 429 and self.default_retry_after_s is not None:
             return self.default_retry_after_s
         return self.backoff(attempt, random=random)
 
@@ -263,31 +299,12 @@ class RetryBudget:
             )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
 def _describe_status(status: int | None) -> str:
     return "a connection error or timeout" if status is None else f"HTTP {status}"
-
-
-@dataclass(frozen=True)
-class PollEvent:
-    """One progress report: an attempt's outcome and the wait that follows.
-
-    ``status`` is the job status when known (``in_progress``, ``completed``,
-    ``Running``...), or the client's own step: ``submitted``, ``retrying``
-    (a transient failure, waiting before the next try) or ``rate_limited``
-    (waiting for the client's token bucket). ``http_status`` is ``None`` for a connection error or timeout.
-    ``wait_s`` is the pause about to start (0 when none); ``retry_after_s`` is
-    what the server asked for, if it did. ``elapsed_s`` counts from the start
-    of the operation.
-    """
-
-    attempt: int
-    status: str
-    http_status: int | None
-    wait_s: float
-    retry_after_s: float | None
-    elapsed_s: float
-    message: str
-    job_id: str | None = None
 
 
 def pause(
@@ -394,3 +411,173 @@ def _default_status(value: Any) -> str:
 def _emit(callback: Callable[[PollEvent], Any] | None, event: PollEvent) -> None:
     if callback is not None:
         callback(event)
+
+
+# ------------------------------------------------------------------- engine
+@dataclass(frozen=True)
+class Retry:
+    """An attempt that failed in a way worth another try.
+
+    ``status`` is the HTTP status, ``None`` when there was no usable answer
+    (connection refused, timeout, body broken in transit). ``reason`` says what
+    happened, for the progress message. ``retry_after_s`` is the wait the
+    server asked for. ``cause`` names the failing host in words; it is put
+    first in the error raised when the engine gives up.
+    """
+
+    status: int | None
+    reason: str
+    retry_after_s: float | None = None
+    cause: str | None = None
+
+
+class Resend:
+    def __repr__(self) -> str:
+        return "RESEND"
+
+
+RESEND: Final = Resend()
+"""An attempt's outcome: send again at once, no wait and no failure counted (a fresh token after a 401)."""
+
+Outcome = Union[T, Retry, Resend]
+
+
+def _connection_error(exc: BaseException) -> Retry:
+    return Retry(None, "connection error")
+
+
+def _blame(exc: GaveUp, cause: str | None) -> GaveUp:
+    """``exc`` with the failing host put first (``login host ... unreachable while fetching a token: ...``)."""
+    if not cause:
+        return exc
+    blamed = type(exc)(f"{cause}: {exc}", attempts=exc.attempts, last_status=exc.last_status)
+    blamed.cause = cause  # type: ignore[attr-defined]
+    return blamed
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RetryEngine:
+    """The one retry loop, with its policy and its injected clocks.
+
+    Attributes:
+        policy: the :class:`RetryPolicy` (backoff, ``Retry-After``, deadline, breaker, attempts).
+        clock: monotonic seconds, for the budget (deadline and breaker).
+        sleep: how to wait (tests pass a recorder).
+        random: ``() -> float`` in ``[0, 1)`` for jitter.
+        now: ``() -> datetime``, the wall clock an HTTP-date ``Retry-After`` is read against.
+    """
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Any] = time.sleep
+    random: Callable[[], float] = _random.random
+    now: Callable[[], datetime] = _utc_now
+
+    def budget(self) -> RetryBudget:
+        """Start the deadline and breaker of one operation."""
+        return self.policy.budget(self.clock)
+
+    def retry_for(self, response: requests.Response, *, reason: str | None = None,
+                  retryable: Callable[[int], bool] | None = None) -> Retry | None:
+        """Read an answer: a :class:`Retry` when its status is worth another try, else ``None``.
+
+        ``retryable`` decides (default: the policy's statuses); the ``Retry-After``
+        header is read against :attr:`now`. ``reason`` defaults to ``HTTP <status>``.
+        """
+        status = response.status_code
+        if not (retryable or self.policy.is_retryable)(status):
+            return None
+        after = parse_retry_after(response.headers.get("Retry-After"), now=self.now())
+        return Retry(status, reason or f"HTTP {status}", after)
+
+    def run(
+        self,
+        attempt: Callable[[int], "Outcome[T]"],
+        *,
+        what: str,
+        options: CallOptions | None = None,
+        job_id: str | None = None,
+        before_send: Callable[[int], Any] | None = None,
+        transport_error: Callable[[BaseException], Retry] = _connection_error,
+        on_failure: Callable[[int, Retry], Any] | None = None,
+    ) -> T:
+        """Call ``attempt(n)`` (n = 1, 2, ...) until it returns a result, and return that.
+
+        Before each attempt: the deadline (:class:`~gctrace_nb.errors.DeadlineExceeded`),
+        the cancel token (:class:`~gctrace_nb.errors.Cancelled`), then ``before_send(n)``
+        (e.g. the rate limiter: every send waits there, a resend included).
+        ``attempt`` returns the result (success: the breaker's streak ends), a
+        :class:`Retry`, or :data:`RESEND`; it raises to give up (a rejection).
+        A :data:`TRANSPORT_ERRORS` exception it raises becomes ``transport_error(exc)``.
+        After a :class:`Retry`: ``on_failure(n, retry)``, then the breaker, the
+        attempts limit and the deadline are asked (each may raise a
+        :class:`~gctrace_nb.errors.GaveUp`, the retry's ``cause`` put first),
+        a ``retrying`` :class:`PollEvent` is reported, and the wait
+        (:meth:`RetryPolicy.delay_for`) is paused, cancellable.
+        """
+        options = options or CallOptions()
+        budget = options.budget or self.budget()
+        n = 0
+        last: Retry | None = None
+        while True:
+            try:
+                budget.check(attempts=n, last_status=last.status if last else None, what=what)
+            except GaveUp as exc:
+                raise _blame(exc, last.cause if last else None) from None
+            if options.cancelled():
+                raise Cancelled(f"cancelled before {what}")
+            if before_send is not None:
+                before_send(n + 1)
+            n += 1
+            try:
+                outcome = attempt(n)
+            except TRANSPORT_ERRORS as exc:
+                log.info("%s: attempt %d failed: %s", what, n, type(exc).__name__)
+                outcome = transport_error(exc)
+            if outcome is RESEND:
+                continue
+            if not isinstance(outcome, Retry):
+                budget.record_success()
+                return outcome  # type: ignore[return-value]
+            last = outcome
+            if on_failure is not None:
+                on_failure(n, outcome)
+            wait = self._wait_after(outcome, n, budget, what)
+            after = outcome.retry_after_s
+            why = "Retry-After" if after is not None else (
+                "429 default" if outcome.status == 429 and self.policy.default_retry_after_s is not None
+                else "backoff")
+            options.report(PollEvent(n, "retrying", outcome.status, wait, after, budget.elapsed(),
+                                     f"{what}: {outcome.reason}; retrying in {wait:.1f} s ({why})", job_id))
+            pause(wait, sleep=self.sleep, cancel=options.cancel)
+
+    def _wait_after(self, retry: Retry, attempt: int, budget: RetryBudget, what: str) -> float:
+        """The wait before the next attempt, or the :class:`GaveUp` that ends the attempts."""
+        policy, status = self.policy, retry.status
+        wait = policy.delay_for(status, retry.retry_after_s, attempt, random=self.random)
+        try:
+            budget.record_transient(attempts=attempt, last_status=status, what=what)
+            budget.check_attempts(attempt, last_status=status, what=what)
+            limit = policy.max_retry_after_s
+            if retry.retry_after_s is not None and limit is not None and retry.retry_after_s > limit:
+                raise DeadlineExceeded(
+                    f"gave up on {what}: the server asks to wait {retry.retry_after_s:.0f} s "
+                    f"(Retry-After), more than the {limit:g} s allowed",
+                    attempts=attempt, last_status=status)
+            budget.plan_wait(wait, attempts=attempt, last_status=status, what=what)
+        except GaveUp as exc:
+            raise _blame(exc, retry.cause) from None
+        return wait
+
+    def poll(self, fetch: Callable[[], T], is_done: Callable[[T], bool], *, options: CallOptions | None = None,
+             what: str = "the job", job_id: str | None = None, status_of: Callable[[T], str] | None = None,
+             retry_after: Callable[[], float | None] | None = None) -> T:
+        """:func:`poll` with this engine's policy, clock, sleep and jitter, and ``options``' budget."""
+        options = options or CallOptions()
+        return poll(fetch, is_done, policy=self.policy, budget=options.budget or self.budget(), clock=self.clock,
+                    sleep=self.sleep, random=self.random, on_progress=options.on_progress, cancel=options.cancel,
+                    status_of=status_of, what=what, job_id=job_id, retry_after=retry_after)
