@@ -5,8 +5,9 @@ It is pre-signed (``genesys-api.md`` §B): fetched with a plain session and **no
 Authorization header**, so the token never leaves for the storage host. A
 relative ``/api/v2/downloads/{id}`` is resolved first, with the token, through
 ``GET /api/v2/downloads/{id}?issueRedirect=false`` (which needs no permission).
-429 and 5xx are retried under the client's policy; a 403 from the storage host
-means the link expired. :func:`download_entity_bytes` returns the bytes as
+429 and 5xx are retried by the client's retry engine (:attr:`GenesysClient.retries
+<gctrace_nb.api.client.GenesysClient.retries>`: its policy, budget and clocks); a 403
+from the storage host means the link expired. :func:`download_entity_bytes` returns the bytes as
 served (what ``keep_raw`` writes); :func:`download_entity` decodes them.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Callable, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -23,9 +24,12 @@ from requests.auth import AuthBase
 from .. import _http
 from ..core.documents import parse_json
 from ..errors import ApiError, JobFailed, NotFound, TraceFormatError
-from .retry import CancelToken, PollEvent, RetryBudget, parse_retry_after, pause
+from .options import CallKeywords, CallOptions
+from .retry import TRANSPORT_ERRORS, Retry
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
+
     from .client import GenesysClient
 
 __all__ = ["DOWNLOADS_PATH", "MAX_DOWNLOAD_BYTES", "download_entity", "download_entity_bytes"]
@@ -35,10 +39,6 @@ log = logging.getLogger(__name__)
 DOWNLOADS_PATH: Final = "/api/v2/downloads/"
 #: A download larger than this is refused (a flow's execution data is far smaller).
 MAX_DOWNLOAD_BYTES: Final = 64 * 1024 * 1024
-_TRANSIENT_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                  requests.exceptions.ContentDecodingError)  # a body broken in transit
-
-ProgressCallback = Callable[[PollEvent], Any]
 
 
 def _json_body(resp: requests.Response, what: str) -> Any:
@@ -47,14 +47,6 @@ def _json_body(resp: requests.Response, what: str) -> Any:
     except (ValueError, RecursionError):
         raise ApiError(f"{what}: the response is not JSON", status=resp.status_code, url=resp.url,
                        correlation_id=resp.headers.get("ININ-Correlation-Id")) from None
-
-
-def _client_random(client: "GenesysClient") -> Callable[[], float]:
-    """The client's jitter source (``GenesysClient.random``), so tests that pin it pin ours too."""
-    import random
-
-    value = getattr(client, "random", None)
-    return value if callable(value) else random.random
 
 
 # ------------------------------------------------------------------ download
@@ -105,13 +97,10 @@ def _entity_label(entity: dict) -> str:
     return f"instance {value}" if isinstance(value, str) and value else "an instance"
 
 
-def _resolve_download(client: "GenesysClient", download_id: str, *, label: str, budget: RetryBudget,
-                      cancel: CancelToken | None, on_progress: ProgressCallback | None,
-                      correlation_ids: list[str] | None) -> str:
+def _resolve_download(client: "GenesysClient", download_id: str, *, label: str, options: CallOptions) -> str:
     resp = client.request(
         "GET", f"{DOWNLOADS_PATH}{quote(download_id, safe='')}", params={"issueRedirect": "false"},
-        on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids,
-        subject=f"download {download_id} of {label}",
+        subject=f"download {download_id} of {label}", options=options,
     )
     body = _json_body(resp, f"download {download_id}")
     url = body.get("url") if isinstance(body, dict) else None
@@ -137,19 +126,17 @@ def download_entity(
     entity: dict,
     *,
     session: requests.Session | None = None,
-    budget: RetryBudget | None = None,
-    cancel: CancelToken | None = None,
-    on_progress: ProgressCallback | None = None,
-    correlation_ids: list[str] | None = None,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
+    options: CallOptions | None = None,
+    **call: "Unpack[CallKeywords]",
 ) -> Any:
     """Download one job entity's execution data and return the decoded JSON document.
 
     :func:`download_entity_bytes` does the fetching; this decodes what it returns.
     """
     label = _entity_label(entity) if isinstance(entity, dict) else "an instance"
-    data = download_entity_bytes(client, entity, session=session, budget=budget, cancel=cancel,
-                                 on_progress=on_progress, correlation_ids=correlation_ids, max_bytes=max_bytes)
+    data = download_entity_bytes(client, entity, session=session, max_bytes=max_bytes,
+                                 options=CallOptions.of(options, **call))
     return parse_json(data, f"download of {label}")
 
 
@@ -158,18 +145,17 @@ def download_entity_bytes(
     entity: dict,
     *,
     session: requests.Session | None = None,
-    budget: RetryBudget | None = None,
-    cancel: CancelToken | None = None,
-    on_progress: ProgressCallback | None = None,
-    correlation_ids: list[str] | None = None,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
+    options: CallOptions | None = None,
+    **call: "Unpack[CallKeywords]",
 ) -> bytes:
     """Download one job entity's execution data and return it untouched (the bytes as served).
 
     The pre-signed URI is fetched with a plain session (``session``, default a
     new one) and never with the Authorization header. A relative
     ``/api/v2/downloads/{id}`` is resolved through the API (authenticated) first.
-    429 and 5xx are retried under the client's policy and ``budget``.
+    429 and 5xx are retried by the client's retry engine, within the budget of
+    ``options`` (:class:`~gctrace_nb.api.options.CallOptions`, or its fields as keywords).
 
     Raises:
         JobFailed: the job marked this entity failed.
@@ -193,11 +179,10 @@ def download_entity_bytes(
     if not isinstance(uri, str) or not uri.strip():
         raise ApiError(f"{label}: the job entity has no downloadUri")
     uri = uri.strip()
-    budget = budget or client.policy.budget(client.clock)
+    options = CallOptions.of(options, **call).with_budget(client.retries.budget)
     download_id = _downloads_id(uri, client)
     if download_id is not None:
-        uri = _resolve_download(client, download_id, label=label, budget=budget, cancel=cancel,
-                                on_progress=on_progress, correlation_ids=correlation_ids)
+        uri = _resolve_download(client, download_id, label=label, options=options)
     parts = urlsplit(uri)
     host = parts.hostname or ""
     if not host or not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))):
@@ -206,8 +191,7 @@ def download_entity_bytes(
     own_session = session is None
     session = _http.guard(session) if session is not None else _plain_session()
     try:
-        return _fetch_plain(client, session, uri, label=label, budget=budget, cancel=cancel,
-                            on_progress=on_progress, max_bytes=max_bytes)
+        return _fetch_plain(client, session, uri, label=label, options=options, max_bytes=max_bytes)
     finally:
         if own_session:
             session.close()
@@ -220,56 +204,35 @@ def _redacted(url: str) -> str:
 
 
 def _fetch_plain(client: "GenesysClient", session: requests.Session, url: str, *, label: str,
-                 budget: RetryBudget, cancel: CancelToken | None, on_progress: ProgressCallback | None,
-                 max_bytes: int) -> bytes:
-    policy = client.policy
-    what = f"download of {label}"
+                 options: CallOptions, max_bytes: int) -> bytes:
+    """GET a pre-signed URL with no credentials, through the client's retry engine (no rate limit:
+    the storage host is not the API)."""
+    engine = client.retries
     shown = _redacted(url)
     proxies = requests.utils.get_environ_proxies(url)
     verify: Any = os.environ.get("REQUESTS_CA_BUNDLE") or True
-    attempt = 0
-    last_status: int | None = None
-    while True:
-        budget.check(attempts=attempt, last_status=last_status, what=what)
-        attempt += 1
-        retry_after = None
+    assert options.budget is not None
+    budget = options.budget
+
+    def attempt(n: int) -> bytes | Retry:
         try:
-            resp = session.get(url, auth=_NoAuthorization(),
-                               timeout=max(0.001, min(client.settings.timeout, budget.remaining())), stream=True,
-                               proxies=proxies, verify=verify, headers={"Accept": "application/json"})
-        except _TRANSIENT_EXC as exc:
-            status: int | None = None
-            log.info("%s: attempt %d failed: %s", what, attempt, type(exc).__name__)
-        except requests.RequestException as exc:  # redirect loops, bad schemes or URLs: not worth retrying
+            resp = session.get(url, auth=_NoAuthorization(), timeout=max(0.001, min(client.settings.timeout,
+                                                                                    budget.remaining())),
+                               stream=True, proxies=proxies, verify=verify, headers={"Accept": "application/json"})
+        except requests.RequestException as exc:
+            if isinstance(exc, TRANSPORT_ERRORS):
+                raise  # the engine retries it
+            # redirect loops, bad schemes or URLs: not worth retrying
             raise ApiError(f"the download of {label} failed: {type(exc).__name__}", url=shown) from None
-        else:
-            status = resp.status_code
-            try:
-                if 200 <= status < 300:
-                    try:
-                        data = _read_capped(resp, max_bytes, label)
-                    except _TRANSIENT_EXC as exc:  # the body broke in transit: fetch it again
-                        status = None
-                        log.info("%s: attempt %d failed reading the body: %s", what, attempt, type(exc).__name__)
-                    else:
-                        budget.record_success()
-                        return data
-                elif status not in policy.retry_statuses:
-                    _raise_download_error(resp, label, shown)
-                else:
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            finally:
-                resp.close()
-        last_status = status
-        budget.record_transient(attempts=attempt, last_status=status, what=what)
-        budget.check_attempts(attempt, last_status=status, what=what)
-        wait = policy.delay_for(status, retry_after, attempt, random=_client_random(client))
-        budget.plan_wait(wait, attempts=attempt, last_status=status, what=what)
-        if on_progress is not None:
-            on_progress(PollEvent(attempt, "retrying", status, wait, retry_after, budget.elapsed(),
-                                  f"{what}: {'HTTP ' + str(status) if status else 'connection error'}; "
-                                  f"retrying in {wait:.1f} s"))
-        pause(wait, sleep=client.sleep, cancel=cancel)
+        with resp:  # a body broken in transit (a transport error) is fetched again
+            if 200 <= resp.status_code < 300:
+                return _read_capped(resp, max_bytes, label)
+            retry = engine.retry_for(resp)
+            if retry is None:
+                _raise_download_error(resp, label, shown)
+            return retry
+
+    return engine.run(attempt, what=f"download of {label}", options=options)
 
 
 def _read_capped(resp: requests.Response, max_bytes: int, label: str) -> bytes:
@@ -286,7 +249,7 @@ def _read_capped(resp: requests.Response, max_bytes: int, label: str) -> bytes:
     return data
 
 
-def _raise_download_error(resp: requests.Response, label: str, shown: str) -> None:
+def _raise_download_error(resp: requests.Response, label: str, shown: str) -> NoReturn:
     status = resp.status_code
     try:
         excerpt = " ".join(resp.content[:300].decode("utf-8", "replace").split())

@@ -8,8 +8,9 @@ Flow execution history (``genesys-api.md`` §B), in four calls:
    instances; a ``total`` above what came back becomes a warning.
 2. :func:`start_instances_job`: ``POST /api/v2/flows/instances/jobs {"ids": [...]}``.
 3. :func:`wait_instances_job`: poll ``GET /api/v2/flows/instances/jobs/{id}``
-   until ``jobState`` is ``Success`` or ``Failed``, with the shared
-   :func:`gctrace_nb.api.retry.poll` (backoff, ``Retry-After``, deadline, breaker).
+   until ``jobState`` is ``Success`` or ``Failed``, with the client's retry engine
+   (:meth:`RetryEngine.poll <gctrace_nb.api.retry.RetryEngine.poll>`: backoff,
+   ``Retry-After``, deadline, breaker).
 4. :func:`~gctrace_nb.api.downloads.download_entity` (in :mod:`gctrace_nb.api.downloads`,
    re-exported here): each entity's pre-signed ``downloadUri``, fetched with a
    plain session and **no Authorization header**; the relative
@@ -21,6 +22,10 @@ Flow execution history (``genesys-api.md`` §B), in four calls:
 also writes each download untouched). What is confirmed by the official SDK and
 what is our reading: ``docs/real-genesys.md``.
 :func:`run_action_test` runs ``POST /api/v2/integrations/actions/{id}/test``.
+
+The calls of one fetch share one :class:`~gctrace_nb.api.options.CallOptions`
+(progress, cancel, budget, correlation ids); each public call also takes its
+fields as keywords.
 """
 
 from __future__ import annotations
@@ -38,15 +43,17 @@ import requests
 
 from ..core.documents import parse_json
 from ..errors import ApiError, JobFailed, TraceFormatError, TraceRequestInvalid
-from .downloads import (DOWNLOADS_PATH, MAX_DOWNLOAD_BYTES, ProgressCallback, _client_random, _json_body,
-                        _plain_session, download_entity, download_entity_bytes)
-from .retry import CancelToken, PollEvent, RetryBudget, poll
+from .downloads import (DOWNLOADS_PATH, MAX_DOWNLOAD_BYTES, _json_body, _plain_session, download_entity,
+                        download_entity_bytes)
+from .options import CallKeywords, CallOptions, CancelToken, PollEvent, ProgressCallback
 from .._time import iso_utc, to_iso
 from ..core.formats import action_test as _action_test
 from ..core.formats import history as _history
 from ..core.formats.history import parse_timestamp
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
+
     from .client import GenesysClient
     from ..core.model import Trace, TraceMetadata
 
@@ -87,6 +94,7 @@ _DONE_STATES: Final = frozenset({"success", "failed"})
 def _iso_criterion(name: str, value: Any, problems: list[tuple[str, str]]) -> str | None:
     if value is None:
         return None
+    micros: int | None
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         micros = int((moment - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() * 1_000_000)
@@ -205,10 +213,8 @@ def query_flow_instances(
     until: str | datetime | None = None,
     limit: int = MAX_INSTANCES,
     page_size: int | None = None,
-    on_progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-    budget: RetryBudget | None = None,
-    correlation_ids: list[str] | None = None,
+    options: CallOptions | None = None,
+    **call: "Unpack[CallKeywords]",
 ) -> HistoryList:
     """Return the flow instances matching the criteria (query entities), at most ``limit``.
 
@@ -217,7 +223,8 @@ def query_flow_instances(
     listing is followed (on our own API host) until ``limit`` instances, an empty
     page, or a page without one. Instances are deduplicated by id. When the
     listing's ``total`` says more matched than came back, the result's
-    ``warnings`` say so.
+    ``warnings`` say so. ``options`` (or its fields as keywords) as for
+    :meth:`GenesysClient.request <gctrace_nb.api.client.GenesysClient.request>`.
 
     Raises:
         TraceRequestInvalid: bad criteria or ``limit``/``page_size`` (nothing sent).
@@ -235,7 +242,7 @@ def query_flow_instances(
     if problems:
         raise TraceRequestInvalid(problems)
     assert page_size is not None
-    budget = budget or client.policy.budget(client.clock)
+    options = CallOptions.of(options, **call).with_budget(client.retries.budget)
     found: dict[str, dict] = {}
     total: int | None = None
     path = f"{QUERY_PATH}?pageSize={page_size}"
@@ -243,10 +250,7 @@ def query_flow_instances(
     # a server that pages forever (or in pages smaller than asked) stops here
     for _ in range(max(_MAX_PAGES, limit // page_size + 2)):
         seen_paths.add(path)
-        resp = client.request(
-            "POST", path, json=body, on_progress=on_progress, cancel=cancel, budget=budget,
-            correlation_ids=correlation_ids, subject="flow instances query",
-        )
+        resp = client.request("POST", path, json=body, subject="flow instances query", options=options)
         page = _json_body(resp, "flow instances query")
         if not isinstance(page, dict):
             raise ApiError("flow instances query: the response is not an object", status=resp.status_code,
@@ -289,10 +293,8 @@ def start_instances_job(
     client: "GenesysClient",
     ids: list[str],
     *,
-    on_progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-    budget: RetryBudget | None = None,
-    correlation_ids: list[str] | None = None,
+    options: CallOptions | None = None,
+    **call: "Unpack[CallKeywords]",
 ) -> dict:
     """Start the job that prepares downloads for ``ids``; return the job document.
 
@@ -305,10 +307,8 @@ def start_instances_job(
         raise ValueError("start_instances_job needs at least one instance id")
     if len(ids) > JOB_BATCH:
         raise ValueError(f"at most {JOB_BATCH} instance ids per job, got {len(ids)}")
-    resp = client.request(
-        "POST", JOBS_PATH, json={"ids": ids}, on_progress=on_progress, cancel=cancel, budget=budget,
-        correlation_ids=correlation_ids, subject="flow instances job",
-    )
+    resp = client.request("POST", JOBS_PATH, json={"ids": ids}, subject="flow instances job",
+                          options=CallOptions.of(options, **call))
     return _check_job(_json_body(resp, "flow instances job"), resp, "flow instances job")
 
 
@@ -316,18 +316,14 @@ def get_instances_job(
     client: "GenesysClient",
     job_id: str,
     *,
-    on_progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-    budget: RetryBudget | None = None,
-    correlation_ids: list[str] | None = None,
+    options: CallOptions | None = None,
+    **call: "Unpack[CallKeywords]",
 ) -> dict:
     """Return the instances job document once (no waiting)."""
     if not isinstance(job_id, str) or not job_id.strip():
         raise ValueError("job_id must be a non-empty string")
-    resp = client.request(
-        "GET", f"{JOBS_PATH}/{quote(job_id, safe='')}", on_progress=on_progress, cancel=cancel, budget=budget,
-        correlation_ids=correlation_ids, subject=f"flow instances job {job_id}", job_id=job_id,
-    )
+    resp = client.request("GET", f"{JOBS_PATH}/{quote(job_id, safe='')}", subject=f"flow instances job {job_id}",
+                          job_id=job_id, options=CallOptions.of(options, **call))
     return _check_job(_json_body(resp, f"flow instances job {job_id}"), resp, f"flow instances job {job_id}")
 
 
@@ -353,10 +349,8 @@ def wait_instances_job(
     client: "GenesysClient",
     job_id: str,
     *,
-    on_progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-    budget: RetryBudget | None = None,
-    correlation_ids: list[str] | None = None,
+    options: CallOptions | None = None,
+    **call: "Unpack[CallKeywords]",
 ) -> dict:
     """Poll the instances job until ``jobState`` is ``Success`` (returned) or ``Failed`` (raised).
 
@@ -368,16 +362,11 @@ def wait_instances_job(
         DeadlineExceeded, CircuitOpen: waited as long as the policy allows.
         Cancelled: ``cancel`` was set.
     """
-    budget = budget or client.policy.budget(client.clock)
-
-    def fetch() -> dict:
-        return get_instances_job(client, job_id, on_progress=on_progress, cancel=cancel, budget=budget,
-                                 correlation_ids=correlation_ids)
-
-    job = poll(
-        fetch, lambda j: _job_state(j).lower() in _DONE_STATES, budget=budget, clock=client.clock,
-        sleep=client.sleep, random=_client_random(client), on_progress=on_progress, cancel=cancel,
-        status_of=_job_state, what=f"flow instances job {job_id}", job_id=job_id,
+    engine = client.retries
+    options = CallOptions.of(options, **call).with_budget(engine.budget)
+    job = engine.poll(
+        lambda: get_instances_job(client, job_id, options=options), lambda j: _job_state(j).lower() in _DONE_STATES,
+        options=options, status_of=_job_state, what=f"flow instances job {job_id}", job_id=job_id,
     )
     if _job_state(job).lower() == "failed":
         raise _job_failed(job, job_id)
@@ -385,13 +374,8 @@ def wait_instances_job(
 
 
 # -------------------------------------------------------------- whole fetch
-def _utcnow(client: "GenesysClient") -> datetime:
-    now = getattr(client, "_utcnow", None)
-    return now() if callable(now) else datetime.now(timezone.utc)
-
-
 def _iso_now(client: "GenesysClient") -> str:
-    return iso_utc(_utcnow(client))
+    return iso_utc(client.now())
 
 
 def _job_entities(job: dict, batch: list[str]) -> list[dict]:
@@ -405,7 +389,8 @@ def _job_entities(job: dict, batch: list[str]) -> list[dict]:
         return []
     asked = set(batch)
     seen: set = set()
-    known, unknown = [], []
+    known: list[dict] = []
+    unknown: list[dict] = []
     for entity in raw:
         if not isinstance(entity, dict):
             continue
@@ -419,21 +404,21 @@ def _job_entities(job: dict, batch: list[str]) -> list[dict]:
     return (known + unknown)[:len(batch)]
 
 
-def _run_jobs(client: "GenesysClient", ids: list[str], common: dict) -> list[tuple[str, dict]]:
+def _run_jobs(client: "GenesysClient", ids: list[str], options: CallOptions) -> list[tuple[str, dict]]:
     """Run the instances jobs (:data:`JOB_BATCH` ids each); return ``(job id, entity)`` pairs."""
-    on_progress, budget = common["on_progress"], common["budget"]
+    budget = options.budget
+    assert budget is not None
     work: list[tuple[str, dict]] = []
     for first in range(0, len(ids), JOB_BATCH):
         batch = ids[first:first + JOB_BATCH]
-        job = start_instances_job(client, batch, **common)
+        job = start_instances_job(client, batch, options=options)
         job_id = job["id"]
-        if on_progress is not None:
-            on_progress(PollEvent(0, "submitted", 200, 0.0, None, budget.elapsed(),
-                                  f"flow instances job {job_id} started for {len(batch)} instance(s)", job_id))
+        options.report(PollEvent(0, "submitted", 200, 0.0, None, budget.elapsed(),
+                                 f"flow instances job {job_id} started for {len(batch)} instance(s)", job_id))
         if _job_state(job).lower() == "failed":
             raise _job_failed(job, job_id)
         if _job_state(job).lower() != "success" or not job.get("entities"):
-            job = wait_instances_job(client, job_id, **common)
+            job = wait_instances_job(client, job_id, options=options)
         entities = _job_entities(job, batch)
         if not entities:
             raise JobFailed("the flow instances job succeeded but listed no downloads", job_id=job_id, body=job)
@@ -518,32 +503,32 @@ def fetch_history_traces(
     from ..core.model import Trace
 
     raw_dir = Path(keep_raw) if keep_raw is not None else None
-    budget = client.policy.budget(client.clock)
     correlation_ids: list[str] = []
+    options = CallOptions(on_progress=on_progress, cancel=cancel, budget=client.retries.budget(),
+                          correlation_ids=correlation_ids)
     submitted_at = _iso_now(client)
     started = client.clock()
-    common = dict(on_progress=on_progress, cancel=cancel, budget=budget, correlation_ids=correlation_ids)
     request_body = build_instance_query(conversation_id=conversation_id, flow_id=flow_id, since=since,
                                         until=until)
     if raw_dir is not None:
         raw_dir.mkdir(parents=True, exist_ok=True)
     instances = query_flow_instances(client, conversation_id=conversation_id, flow_id=flow_id, since=since,
-                                     until=until, limit=limit, page_size=page_size, **common)
+                                     until=until, limit=limit, page_size=page_size, options=options)
     result = HistoryList(total=instances.total, warnings=instances.warnings)
     if not instances:
         return result
     by_id = {inst["id"]: inst for inst in instances}
-    work = _run_jobs(client, list(by_id), common)
+    work = _run_jobs(client, list(by_id), options)
     own_session = download_session is None
     session = download_session or _plain_session()
     traces: list[tuple[int, str, Trace]] = []
     taken: set[str] = set()
     try:
         for job_id, entity in work:
-            instance_id = entity.get("id") if isinstance(entity.get("id"), str) else ""
+            value = entity.get("id")
+            instance_id = value if isinstance(value, str) else ""
             try:
-                data = download_entity_bytes(client, entity, session=session, budget=budget, cancel=cancel,
-                                             on_progress=on_progress, correlation_ids=correlation_ids)
+                data = download_entity_bytes(client, entity, session=session, options=options)
                 if raw_dir is not None:
                     _write_raw(raw_dir, instance_id, data, taken, result)
                 steps, meta = _convert_download(data, instance_id)
@@ -644,10 +629,10 @@ def run_action_test(
     body = _check_action(action_id, inputs)
     path = f"/api/v2/integrations/actions/{quote(action_id, safe='')}/{'draft/' if draft else ''}test"
     correlation_ids: list[str] = []
-    submitted = _utcnow(client)
+    submitted = client.now()
     started = client.clock()
-    resp = client.request("POST", path, json=body, on_progress=on_progress, cancel=cancel,
-                          correlation_ids=correlation_ids, subject=f"data action {action_id}")
+    resp = client.request("POST", path, json=body, subject=f"data action {action_id}",
+                          options=CallOptions(on_progress=on_progress, cancel=cancel, correlation_ids=correlation_ids))
     response = parse_json(resp.content or b"", f"data action {action_id} test response")
     elapsed_s = max(0.0, client.clock() - started)
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)

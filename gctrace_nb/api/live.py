@@ -40,7 +40,7 @@ from .notifications import (
     trace_from_event,
     utc_now,
 )
-from .retry import CancelToken
+from .options import CancelToken
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..core.model import Trace

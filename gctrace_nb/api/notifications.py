@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlsplit
 
 from ..errors import ApiError, GctraceError, NotFound, PermissionDenied, TraceFormatError
-from .retry import CancelToken
+from .options import CallOptions, CancelToken
 from .._time import parse_timestamp
 from ..core.formats import history as _history
 from .history import download_entity
@@ -92,10 +92,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def utc_now(client: Any) -> datetime:
-    """The client's wall clock (``GenesysClient(utcnow=...)``), so tests can move it."""
-    now = getattr(client, "_utcnow", None)
-    return now() if callable(now) else datetime.now(timezone.utc)
+def utc_now(client: "GenesysClient") -> datetime:
+    """The client's wall clock (:meth:`GenesysClient.now <gctrace_nb.api.client.GenesysClient.now>`,
+    set by ``GenesysClient(utcnow=...)``), so tests can move it."""
+    return client.now()
 
 
 def mask_channel_id(channel_id: str | None) -> str:
@@ -316,7 +316,7 @@ def trace_from_event(client: "GenesysClient", event: dict, *, topic: str | None 
         policy = replace(client.policy, deadline_s=max(0.001, min(client.policy.deadline_s, download_deadline_s)))
         try:
             doc = download_entity(client, {"id": execution_id, "downloadUri": uri}, session=session,
-                                  budget=policy.budget(client.clock))
+                                  options=CallOptions(budget=policy.budget(client.clock)))
             if not _history.is_execution_document(doc):
                 raise TraceFormatError("not a flow execution-history document (no flow.execution list)",
                                        f"execution {execution_id}")

@@ -143,15 +143,16 @@ class RetryPolicy:
     max_retry_after_s: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("poll_max_delay_s", "deadline_s", "breaker_window_s", "default_retry_after_s",
-                     "max_retry_after_s"):
+        for name in ("poll_max_delay_s", "deadline_s", "breaker_window_s", "default_retry_after_s"):
             value = getattr(self, name)
-            if value is None and name in ("default_retry_after_s", "max_retry_after_s"):
+            if value is None and name == "default_retry_after_s":
                 continue
             if not _is_number(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
-        for name in ("initial_s", "max_delay_s"):  # 0: no wait at all
+        for name in ("initial_s", "max_delay_s", "max_retry_after_s"):  # 0: no wait at all
             value = getattr(self, name)
+            if value is None and name == "max_retry_after_s":
+                continue
             if not _is_number(value) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if self.factor < 1:

@@ -6,7 +6,9 @@ The pieces, in the order a summary travels:
    summary dict (the design's fields plus ours, ``schemaVersion`` 1).
 2. :class:`WebhookSender` serialises it *once* to bytes and POSTs those
    bytes, retrying 408/425/429 (honouring ``Retry-After``), 5xx, timeouts and
-   connection errors with capped exponential backoff and full jitter. Every
+   connection errors with capped exponential backoff and full jitter: the API
+   client's retry engine (:class:`~gctrace_nb.api.retry.RetryEngine`) with the
+   sender's :class:`~gctrace_nb.api.retry.RetryPolicy` (:meth:`Backoff.policy`). Every
    attempt carries the same ``Idempotency-Key`` (also as ``webhook-id``) and
    its own ``webhook-timestamp``; with a secret, every attempt is signed the
    Standard Webhooks way (``webhook-signature``, over id, timestamp and body:
@@ -45,6 +47,7 @@ import contextlib
 import datetime as _dt
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -55,10 +58,10 @@ from urllib.parse import urlsplit
 
 from . import audit
 from .._time import iso_utc
-from ..errors import WebhookError
+from ..errors import DeadlineExceeded, GaveUp, WebhookError
 from .outbox import OUTBOX_FILE, Outbox, OutboxRecord, _locked
 from .signing import SIGNATURE_HEADER, sign, signature_headers, verify_signature, verify_standard
-from ..api.retry import parse_retry_after
+from ..api.retry import TRANSPORT_ERRORS, Retry, RetryEngine, RetryPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
     import requests
@@ -94,6 +97,8 @@ URL_ENV: Final = "GCTRACE_WEBHOOK_URL"
 SUMMARY_STATUSES: Final = ("completed", "failed")  # the debug job's own end states
 # 408 Request Timeout and 425 Too Early say "try again", like 429 and 5xx.
 RETRY_STATUSES: Final = frozenset({408, 425, 429})
+# ... and every 5xx (the three-digit codes an HTTP answer can carry)
+_RETRYABLE: Final = RETRY_STATUSES | frozenset(range(500, 1000))
 
 trace_status = audit.trace_status
 
@@ -213,9 +218,11 @@ def _is_loopback(host: str) -> bool:
 # ------------------------------------------------------------------- delivery
 @dataclass(frozen=True)
 class Backoff:
-    """Capped exponential backoff with full jitter, and the longest ``Retry-After`` obeyed.
+    """The sender's waits: capped exponential backoff with full jitter, and the longest ``Retry-After`` obeyed.
 
-    The wait before retry ``n`` (1-based) is uniform in
+    A configuration object only: :meth:`policy` turns it into the
+    :class:`~gctrace_nb.api.retry.RetryPolicy` the retry engine runs, which does
+    the maths. The wait before retry ``n`` (1-based) is uniform in
     ``[0, min(maximum, initial * factor ** (n - 1))]``. A ``Retry-After``
     replaces it; one longer than ``max_retry_after`` ends the attempts (the
     payload goes to the outbox instead of blocking the caller).
@@ -230,6 +237,18 @@ class Backoff:
         if self.initial < 0 or self.factor < 1 or self.maximum < 0 or self.max_retry_after < 0:
             raise ValueError("Backoff needs initial >= 0, factor >= 1, maximum >= 0, max_retry_after >= 0")
 
+    def policy(self, max_attempts: int = 5) -> RetryPolicy:
+        """The retry policy of a sender with these waits and ``max_attempts`` tries.
+
+        No deadline and no breaker: the attempts bound a delivery (what is left
+        goes to the outbox). A 429 without ``Retry-After`` waits the backoff;
+        408, 425, 429 and every 5xx are retried.
+        """
+        return RetryPolicy(initial_s=self.initial, factor=self.factor, max_delay_s=self.maximum, min_delay_s=0.0,
+                           deadline_s=math.inf, breaker_window_s=math.inf, default_retry_after_s=None,
+                           max_attempts=max_attempts, retry_statuses=_RETRYABLE,
+                           max_retry_after_s=self.max_retry_after)
+
     def cap(self, retry: int) -> float:
         """Return the upper bound of the wait before retry ``retry``.
 
@@ -237,14 +256,11 @@ class Backoff:
             >>> [Backoff(initial=1, factor=2, maximum=5).cap(n) for n in (1, 2, 3, 4, 2000)]
             [1, 2, 4, 5, 5]
         """
-        try:
-            return min(self.maximum, self.initial * self.factor ** max(0, retry - 1))
-        except OverflowError:  # a huge retry number: the cap is the maximum
-            return self.maximum
+        return self.policy().ceiling(retry)
 
     def delay(self, retry: int, rng: Callable[[], float] = random.random) -> float:
         """Return a full-jitter wait before retry ``retry``."""
-        return self.cap(retry) * rng()
+        return self.policy().backoff(retry, random=rng)
 
 
 @dataclass(frozen=True)
@@ -334,6 +350,18 @@ class WebhookSender:
         self.rng = rng
         self.outbox = outbox
 
+    @property
+    def policy(self) -> RetryPolicy:
+        """The retry policy of a delivery: :attr:`backoff` with :attr:`max_attempts` tries."""
+        return self.backoff.policy(self.max_attempts)
+
+    @property
+    def retries(self) -> RetryEngine:
+        """The retry engine a delivery runs in: :attr:`policy`, this sender's sleep and jitter, and
+        its clock for an HTTP-date ``Retry-After``."""
+        return RetryEngine(self.policy, clock=self.clock, sleep=self.sleep, random=self.rng,
+                           now=lambda: _dt.datetime.fromtimestamp(self.clock(), tz=_dt.timezone.utc))
+
     def __repr__(self) -> str:
         return f"<WebhookSender {_safe_url(self.url)} signed={self._secret is not None} max_attempts={self.max_attempts}>"
 
@@ -399,57 +427,56 @@ class WebhookSender:
         return result
 
     def deliver(self, body: bytes, *, idempotency_key: str) -> DeliveryResult:
-        """POST the exact ``body`` until accepted, rejected or out of attempts (no outbox)."""
-        import requests
+        """POST the exact ``body`` until accepted, rejected or out of attempts (no outbox).
 
-        status: int | None = None
-        error: str | None = None
-        attempt = 0
-        for attempt in range(1, self.max_attempts + 1):
-            retry_after: float | None = None
-            headers = self._headers(body, idempotency_key)  # signed anew: the timestamp is this attempt's
+        The attempts run in the retry engine (:attr:`retries`); every failed
+        attempt is written to the audit log, and so is the outcome.
+        """
+        key = idempotency_key
+        failures: list[Retry] = []
+
+        def attempt(n: int) -> DeliveryResult | Retry:
+            import requests
+
+            headers = self._headers(body, key)  # signed anew: the timestamp is this attempt's
             try:
-                response = self.session.post(
-                    self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
-                )
-            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                # the receiver may or may not have the payload: send it again, same key
-                status, error = None, self._describe(exc)
-            except requests.RequestException as exc:  # a malformed request: retrying cannot help
-                status, error = None, self._describe(exc)
-                _audit_outcome("webhook_rejected", self.url, idempotency_key, logging.ERROR,
-                               attempts=attempt, error=error)
-                return DeliveryResult(False, attempt, None, error, idempotency_key, rejected=True)
-            else:
+                response = self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
+                                             allow_redirects=False)
+            except requests.RequestException as exc:
+                if isinstance(exc, TRANSPORT_ERRORS):
+                    raise  # the receiver may or may not have the payload: the engine sends it again, same key
+                error = self._describe(exc)  # a malformed request: retrying cannot help
+                _audit_outcome("webhook_rejected", self.url, key, logging.ERROR, attempts=n, error=error)
+                return DeliveryResult(False, n, None, error, key, rejected=True)
+            with response:
                 status = response.status_code
                 if 200 <= status < 300:
-                    response.close()
-                    _audit_outcome("webhook_delivered", self.url, idempotency_key, logging.INFO,
-                                   attempts=attempt, http_status=status)
-                    return DeliveryResult(True, attempt, status, None, idempotency_key)
+                    _audit_outcome("webhook_delivered", self.url, key, logging.INFO, attempts=n, http_status=status)
+                    return DeliveryResult(True, n, status, None, key)
                 error = f"HTTP {status}" + _excerpt(response)
-                retry_after = parse_retry_after(
-                    response.headers.get("Retry-After"),
-                    now=_dt.datetime.fromtimestamp(self.clock(), tz=_dt.timezone.utc),
-                )
-                response.close()
-                if not (status in RETRY_STATUSES or status >= 500):
-                    _audit_outcome("webhook_rejected", self.url, idempotency_key, logging.ERROR,
-                                   attempts=attempt, http_status=status, error=error)
-                    return DeliveryResult(False, attempt, status, error, idempotency_key, rejected=True)
-            audit.audit_event(
-                "webhook_attempt_failed", level=logging.WARNING, url=_safe_url(self.url),
-                idempotency_key=idempotency_key, attempt=attempt, http_status=status, error=error,
-            )
-            if attempt >= self.max_attempts:
-                break
-            if retry_after is not None and retry_after > self.backoff.max_retry_after:
-                error = f"{error}; Retry-After {retry_after:.0f}s exceeds {self.backoff.max_retry_after:.0f}s"
-                break
-            self.sleep(retry_after if retry_after is not None else self.backoff.delay(attempt, self.rng))
-        _audit_outcome("webhook_gave_up", self.url, idempotency_key, logging.ERROR,
-                       attempts=attempt, http_status=status, error=error)
-        return DeliveryResult(False, attempt, status, error, idempotency_key)
+                retry = self.retries.retry_for(response, reason=error)
+            if retry is None:  # any other 4xx, or a 3xx (redirects are not followed)
+                _audit_outcome("webhook_rejected", self.url, key, logging.ERROR, attempts=n, http_status=status,
+                               error=error)
+                return DeliveryResult(False, n, status, error, key, rejected=True)
+            return retry
+
+        def failed(n: int, retry: Retry) -> None:
+            failures.append(retry)
+            audit.audit_event("webhook_attempt_failed", level=logging.WARNING, url=_safe_url(self.url),
+                              idempotency_key=key, attempt=n, http_status=retry.status, error=retry.reason)
+
+        try:
+            return self.retries.run(attempt, what=f"the webhook delivery {key}", on_failure=failed,
+                                    transport_error=lambda exc: Retry(None, self._describe(exc)))
+        except GaveUp as exc:  # out of attempts, or a Retry-After longer than allowed
+            last = failures[-1]
+            error = last.reason
+            if isinstance(exc, DeadlineExceeded) and last.retry_after_s is not None:
+                error = f"{error}; Retry-After {last.retry_after_s:.0f}s exceeds {self.backoff.max_retry_after:.0f}s"
+            _audit_outcome("webhook_gave_up", self.url, key, logging.ERROR, attempts=exc.attempts,
+                           http_status=last.status, error=error)
+            return DeliveryResult(False, exc.attempts, last.status, error, key)
 
     def _headers(self, body: bytes, idempotency_key: str) -> dict[str, str]:
         headers = {
