@@ -433,6 +433,8 @@ class Retry:
 
 
 class Resend:
+    """The type of :data:`RESEND` (its only value)."""
+
     def __repr__(self) -> str:
         return "RESEND"
 
@@ -539,11 +541,11 @@ class RetryEngine:
             except TRANSPORT_ERRORS as exc:
                 log.info("%s: attempt %d failed: %s", what, n, type(exc).__name__)
                 outcome = transport_error(exc)
-            if outcome is RESEND:
+            if isinstance(outcome, Resend):
                 continue
             if not isinstance(outcome, Retry):
                 budget.record_success()
-                return outcome  # type: ignore[return-value]
+                return outcome
             last = outcome
             if on_failure is not None:
                 on_failure(n, outcome)
