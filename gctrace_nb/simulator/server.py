@@ -32,7 +32,6 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
@@ -41,8 +40,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from . import criteria as _criteria
 from .faults import Faults
 from .generator import generate_trace
-from .history_docs import generate_execution_document
 from .notifications import NotificationService
+from .state import DebugJob, HistoryJob, RecordedRequest, WebhookDelivery, build_history
 
 __all__ = ["Simulator", "RecordedRequest", "WebhookDelivery", "DebugJob", "HistoryJob"]
 
@@ -53,73 +52,6 @@ _MAX_QUERY_RESULTS = 200
 _DEFAULT_PAGE_SIZE = 50
 #: The query parameters of ``post_flows_instances_query`` in the SDK; there is no pageNumber.
 _QUERY_PARAMETERS = frozenset({"pageSize", "indexOnly"})
-_HISTORY_FLOWS = (
-    ("Inbound Main", "INBOUNDCALL"),
-    ("Billing IVR", "INBOUNDCALL"),
-    ("After Hours", "INBOUNDCALL"),
-)
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the simulator received (``Authorization`` and secrets redacted)."""
-
-    method: str
-    path: str
-    query: dict
-    headers: dict
-    status: int
-    time: float
-    body: str = ""
-    correlation_id: str = ""
-
-    @property
-    def had_authorization(self) -> bool:
-        """Whether the request carried an ``Authorization`` header."""
-        return any(k.lower() == "authorization" for k in self.headers)
-
-
-@dataclass(frozen=True)
-class WebhookDelivery:
-    """One POST the webhook sink received, and the status it answered."""
-
-    path: str
-    headers: dict
-    body: bytes
-    time: float
-    status: int
-
-    def json(self) -> Any:
-        """Return the body decoded as JSON."""
-        return json.loads(self.body.decode("utf-8"))
-
-
-@dataclass
-class DebugJob:
-    """A debug-trace job: what was submitted and the exact steps it serves."""
-
-    job_id: str
-    flow_id: str
-    action_invocation_id: str
-    request: dict
-    submitted_at: float
-    seed: int
-    steps: list
-    status: str = "in_progress"
-    message: str | None = None
-    polls: int = 0
-
-
-@dataclass
-class HistoryJob:
-    """An execution-history download job."""
-
-    job_id: str
-    ids: list
-    submitted_at: float
-    state: str = "Registered"
-    entities: list = field(default_factory=list)
-    polls: int = 0
 
 
 def _error_body(status: int, code: str, message: str, *, details: list | None = None,
@@ -255,7 +187,10 @@ class Simulator:
         self._downloads: dict[str, str] = {}  # download id -> instance id
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._build_history(history_instances, history_anchor)
+        history = build_history(seed, history_instances, history_anchor)
+        self.history_flows: dict[str, str] = history.flows
+        self.history_instances: list[dict] = history.instances
+        self.execution_documents: dict[str, dict] = history.documents
         #: channels, subscriptions and the WebSocket (simulator/notifications.py)
         self.notifications = NotificationService(self)
 
@@ -392,42 +327,7 @@ class Simulator:
         with self._lock:
             self._requests.append(rec)
 
-    # -- execution-history data ------------------------------------------------
-    def _build_history(self, count: int, anchor: datetime | None) -> None:
-        rng = random.Random(self.seed ^ 0xF10F)
-        anchor_ms = int(((anchor or datetime.now(timezone.utc)).timestamp()) * 1000)
-        flows = [(str(uuid.UUID(int=rng.getrandbits(128), version=4)), name, kind) for name, kind in _HISTORY_FLOWS]
-        self.history_flows = {fid: name for fid, name, _ in flows}
-        self.history_instances: list[dict] = []
-        self.execution_documents: dict[str, dict] = {}
-        conversation = None
-        for i in range(count):
-            if conversation is None or rng.random() < 0.7:
-                conversation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            flow_id, flow_name, flow_type = flows[0] if rng.random() < 0.6 else rng.choice(flows)
-            start_ms = anchor_ms - rng.randint(60_000, 9 * 86_400_000)
-            instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            doc = generate_execution_document(rng.getrandbits(32), conversation, flow_id, flow_name=flow_name,
-                                              start=start_ms, fail_payment=rng.random() < 0.5)
-            f = doc["flow"]
-            # FlowExecutionDataQueryResult in the SDK; flowType in lower case, reasons "NONE"
-            self.history_instances.append({
-                "id": instance_id,
-                "name": f"{flow_name} {f['startDateTime']}",
-                "startDateTime": f["startDateTime"],
-                "endDateTime": f["endDateTime"],
-                "flowId": flow_id,
-                "flowVersion": f["flowVersion"],
-                "conversationId": conversation,
-                "flowType": flow_type.lower(),
-                "flowErrorReason": f["flowErrorReason"],
-                "flowWarningReason": f["flowWarningReason"],
-                "flowName": flow_name,
-                "selfUri": f"/api/v2/flows/instances/{instance_id}",
-            })
-            self.execution_documents[instance_id] = doc
-        self.history_instances.sort(key=lambda e: (e["startDateTime"], e["id"]))
-
+    # -- ids and download links ------------------------------------------------
     def _new_id(self) -> str:
         """A job (or download) id never seen in another session; the seeded stream advances as before."""
         with self._lock:
