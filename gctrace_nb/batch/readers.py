@@ -7,7 +7,7 @@ many at a time, and then read exactly as local files are."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, Mapping
 
 
 from .. import _storage as storage
@@ -144,7 +144,7 @@ def _decode_typed(data: bytes, frames: bool) -> tuple[list, str | None] | None:
     return doc.steps, None if doc.metadata is None else doc.metadata.flow_id
 
 
-def read_file(path: str, typed: bool | None = None, data: Any = None, storage_options: dict | None = None
+def read_file(path: str, typed: bool | None = None, data: Any = None, storage_options: Mapping | None = None
               ) -> tuple[list[Doc], list[tuple[str, str]]]:
     """Read one file into trace documents and errors (never raises for bad input).
 
@@ -228,7 +228,7 @@ class _NoBar:
         pass
 
 
-def with_data(sources: Sequence[Any], storage_options: dict | None) -> Iterator[tuple[Any, Any]]:
+def with_data(sources: Sequence[Any], storage_options: Mapping | None) -> Iterator[tuple[Any, Any]]:
     """``(source, data)``: URLs with their bytes (or the error), fetched many at a time
     just ahead of use (:func:`gctrace_nb._storage.read_many`); anything else with ``None``."""
     urls = [(s, None) for s in sources if isinstance(s, str) and storage.is_url(s)]
@@ -241,7 +241,7 @@ def with_data(sources: Sequence[Any], storage_options: dict | None) -> Iterator[
 
 
 def iter_docs(sources: Sequence[Any], progress: bool, errors: list, typed: bool | None = None,
-              storage_options: dict | None = None) -> Iterator[Doc]:
+              storage_options: Mapping | None = None) -> Iterator[Doc]:
     from ..core.model import Trace
 
     if progress:

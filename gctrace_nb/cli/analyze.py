@@ -231,7 +231,7 @@ def _bytes_writer(out: Any):
         utf8 = raw is not None and codecs.lookup(out.encoding).name == "utf-8" and out.errors == "strict"
     except (AttributeError, LookupError, TypeError):
         utf8 = False
-    if utf8:
+    if utf8 and raw is not None:
         out.flush()
         return raw.write
     return lambda data: out.write(bytes(data).decode("utf-8"))

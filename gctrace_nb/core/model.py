@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .analysis import Analysis, analyze_steps
 from .documents import SAVED_FORMAT, Source, read_document
@@ -205,7 +205,7 @@ class Trace:
         )
 
 
-def load_trace(source: Source, *, name: str | None = None, storage_options: dict | None = None) -> Trace:
+def load_trace(source: Source, *, name: str | None = None, storage_options: Mapping | None = None) -> Trace:
     """Load a trace from a path, a URL, JSON text or bytes, or a parsed list/dict.
 
     A URL (``s3://bucket/a.json``, ``gs://``, ``az://``, ``abfs://``, ``https://``,
