@@ -1,6 +1,7 @@
 """The simulator's HTTP plumbing: one request in, one :class:`Reply` out, recorded with its secrets redacted.
 
-:class:`Handler` reads a request into a :class:`Request`, hands it to the route
+:class:`Handler` reads a request into a :class:`Request` (its body through
+:mod:`~gctrace_nb.simulator._body`: capped, refused with 400/411/413), hands it to the route
 function the :class:`~gctrace_nb.simulator.Simulator` binds (see
 :mod:`~gctrace_nb.simulator.routes`), records it and sends the reply with an
 ``ININ-Correlation-Id``. A route answers by returning a :class:`Reply`; a check
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from . import _body
 from .state import RecordedRequest
 
 if TYPE_CHECKING:
@@ -105,9 +107,9 @@ class Request:
 def json_body(body: bytes) -> Any:
     """Return the JSON value of ``body`` (``None`` when empty), or raise a 400 :class:`Reply`."""
     try:
-        return json.loads(body.decode("utf-8")) if body else None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Reply(400, error_body(400, "bad.request", f"The request body is not valid JSON: {exc}"))
+        return _body.parse_json_body(body)
+    except _body.BodyRefused as exc:  # not JSON, or nested too deeply: 400, not a 500
+        raise Reply(exc.status, error_body(exc.status, exc.code, exc.message)) from None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -146,12 +148,19 @@ class Handler(BaseHTTPRequestHandler):
         sim = self.sim
         received = sim.clock()
         correlation_id = str(uuid.uuid4())
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        refused: Reply | None = None
+        try:
+            body = _body.read_body(self.rfile, self.headers)
+        except _body.BodyRefused as exc:  # no body read: the connection cannot carry another request
+            self.close_connection = True
+            body, refused = b"", Reply(exc.status, error_body(exc.status, exc.code, exc.message),
+                                       {"Connection": "close"})
         parts = urlsplit(self.path)
         path = parts.path
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         try:
+            if refused is not None:
+                raise refused
             reply = self.route(sim, Request(method, path, query, self.headers, body))
             if not isinstance(reply, Reply):
                 reply = Reply(500, error_body(500, "internal.server.error", "route did not answer"))
