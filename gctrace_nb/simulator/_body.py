@@ -9,6 +9,8 @@ afterwards (the unread body would otherwise be taken for the next request).
 from __future__ import annotations
 
 import json
+from email.message import Message
+from io import BufferedIOBase
 from typing import Any, BinaryIO, Final, Mapping
 
 __all__ = ["MAX_BODY_BYTES", "BodyRefused", "read_body", "parse_json_body"]
@@ -27,7 +29,8 @@ class BodyRefused(Exception):
         self.message = message
 
 
-def read_body(rfile: BinaryIO, headers: Mapping[str, str], *, limit: int = MAX_BODY_BYTES) -> bytes:
+def read_body(rfile: BinaryIO | BufferedIOBase, headers: Mapping[str, str] | Message, *,
+              limit: int = MAX_BODY_BYTES) -> bytes:
     """Read the body ``headers`` announce, or raise :class:`BodyRefused` (400, 411 or 413)."""
     if (headers.get("Transfer-Encoding") or "").strip():
         raise BodyRefused(411, "length.required", "A request body needs a Content-Length (no chunked encoding)")
