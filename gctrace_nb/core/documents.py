@@ -235,9 +235,10 @@ def find_steps(obj: Any, path: str | None = None, *, checked: bool = False) -> R
         steps = obj["steps"]
         if not isinstance(steps, list):
             raise TraceFormatError(f'"steps" must be a list, got {_kind(steps)}', path)
-        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        metadata = obj.get("metadata")
         shape = "saved" if obj.get("format") == SAVED_FORMAT else "object"
-        return RawDocument(steps=steps, metadata=dict(metadata), shape=shape, path=path)
+        return RawDocument(steps=steps, metadata=dict(metadata) if isinstance(metadata, dict) else {}, shape=shape,
+                           path=path)
     if "result" in obj:
         result = obj["result"]
         if isinstance(result, list):
