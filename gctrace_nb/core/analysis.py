@@ -29,7 +29,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from functools import cached_property
 from html import escape
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from .._time import parse_timestamp
 
@@ -208,12 +208,65 @@ def is_failed_status(status: Any) -> bool:
 
 
 def analyze_steps(entries: Iterable[Any]) -> Analysis:
-    """Clean and analyse a steps list exactly as ``spec/analysis.md`` says."""
+    """Clean and analyse a steps list exactly as ``spec/analysis.md`` says.
+
+    One helper per section of the spec, called in the spec's order; each takes
+    and returns plain lists indexed by kept step (so every hot loop runs on
+    locals, as fast as one long function), and anomaly kinds go into the
+    shared ``flags`` of the cleaning result as the phases find them.
+    """
     entries = list(entries)
+    kept = _clean(entries)
+    tree = _timing_tree(kept)
+    window, tchildren = _clip_windows(kept, tree)
+    self_us = _self_times(window, tchildren)
+    critical, segments = _critical_walk(tree.top, tree.top_window, window, tchildren, kept.ids)
+    return _figures(entries, kept, tree, window, self_us, critical, segments)
+
+
+class _Cleaned(NamedTuple):
+    """The kept steps after cleaning (spec §2.1-2.5), as lists indexed by kept step."""
+
+    raw: list[dict]
+    ids: list[str]
+    positions: list[int]  # position of each kept step in the document
+    start: list[int | None]
+    end: list[int | None]
+    valid: list[bool]
+    parent: list[int]  # cleaned parent, _NO_PARENT for a root
+    flags: defaultdict[int, set[str]]  # anomaly kinds, only for the few steps that have any
+    anomalies: set[tuple[str, str]]  # (node id, kind) of dropped entries so far
+    dropped: list[tuple[int, str, str]]
+
+
+class _TimingTree(NamedTuple):
+    """The tree the timing analysis walks (spec §2.6-2.7), and the trace's extent."""
+
+    order: list[int]  # kept indexes, parents before children (BFS of the cleaned tree)
+    depth: list[int]  # depth in the cleaned parent tree
+    tparent: list[int]  # nearest valid ancestor: _VIRTUAL, or _NO_PARENT for the top
+    n_valid: int
+    total_us: int  # latest valid end minus earliest valid start
+    top: int | None  # kept index, _VIRTUAL, or None when no step is valid
+    top_window: tuple[int, int] | None
+
+
+def _clean(entries: list) -> _Cleaned:
+    """Spec §2.1-2.5, in the spec's order: drop, time, link parents, break cycles."""
     anomalies: set[tuple[str, str]] = set()
     dropped: list[tuple[int, str, str]] = []
+    flags: defaultdict[int, set[str]] = defaultdict(set)
+    raw, ids, positions, index_of = _drop_missing_and_duplicates(entries, anomalies, dropped, flags)
+    start, end, valid = _parse_times(raw, flags)
+    parent = _link_parents(raw, index_of, flags)
+    _break_cycles(parent, start, end, ids, flags)
+    return _Cleaned(raw, ids, positions, start, end, valid, parent, flags, anomalies, dropped)
 
-    # 1-2. missing ids and duplicates are dropped
+
+def _drop_missing_and_duplicates(
+    entries: list, anomalies: set, dropped: list, flags: defaultdict
+) -> tuple[list[dict], list[str], list[int], dict[str, int]]:
+    """Spec §2.1 ``missing_id`` and §2.2 ``duplicate``: drop them; the first of a duplicated id is kept and flagged."""
     raw: list[dict] = []
     ids: list[str] = []
     positions: list[int] = []
@@ -234,13 +287,14 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
         ids.append(node_id)
         raw.append(entry)
         positions.append(pos)
-    n = len(ids)
-    # anomaly kinds per kept step, only for the few steps that have any
-    flags: defaultdict[int, set[str]] = defaultdict(set)
     for node_id in dup_ids:
         flags[index_of[node_id]].add("duplicate")
+    return raw, ids, positions, index_of
 
-    # 3. timing
+
+def _parse_times(raw: list[dict], flags: defaultdict) -> tuple[list[int | None], list[int | None], list[bool]]:
+    """Spec §2.3: ``untimed`` and ``negative_duration`` steps stay but are not valid."""
+    n = len(raw)
     start: list[int | None] = [None] * n
     end: list[int | None] = [None] * n
     valid = [False] * n
@@ -254,9 +308,12 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
             flags[i].add("negative_duration")
         else:
             valid[i] = True
+    return start, end, valid
 
-    # 4. orphans
-    parent = [_NO_PARENT] * n
+
+def _link_parents(raw: list[dict], index_of: dict[str, int], flags: defaultdict) -> list[int]:
+    """Spec §2.4: a ``parentId`` naming no kept step is an ``orphan`` and cleared (absent, null or "" is no parent)."""
+    parent = [_NO_PARENT] * len(raw)
     for i, entry in enumerate(raw):
         pid = entry.get("parentId")
         if pid is None or pid == "":
@@ -266,10 +323,19 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
             flags[i].add("orphan")
         else:
             parent[i] = p
+    return parent
 
-    # 5. cycles: every node has at most one parent, so each component holds at most one cycle
-    state = [0] * n  # 0 new, 1 on the current path, 2 settled
-    for i in range(n):
+
+def _break_cycles(
+    parent: list[int], start: list[int | None], end: list[int | None], ids: list[str], flags: defaultdict
+) -> None:
+    """Spec §2.5: flag every ``cycle`` member; the earliest (untimed last, then smallest id) drops its parent link.
+
+    Every node has at most one parent, so each component holds at most one
+    cycle: one walk up from each unseen node finds it, iteratively.
+    """
+    state = [0] * len(parent)  # 0 new, 1 on the current path, 2 settled
+    for i in range(len(parent)):
         if state[i]:
             continue
         path: list[int] = []
@@ -291,7 +357,9 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
         for m in path:
             state[m] = 2
 
-    # tree order (BFS from roots) and depth in the cleaned parent tree
+
+def _tree_order(parent: list[int]) -> tuple[list[int], list[int]]:
+    """Breadth-first order (parents first) and depth in the cleaned parent tree (spec §2.6 walks it, §4 sorts by depth)."""
     children: dict[int, list[int]] = {}
     roots: list[int] = []
     for i, p in enumerate(parent):
@@ -299,7 +367,7 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
             roots.append(i)
         else:
             children.setdefault(p, []).append(i)
-    depth = [0] * n
+    depth = [0] * len(parent)
     order: list[int] = []
     queue = deque(roots)
     while queue:
@@ -311,45 +379,55 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
             for c in kids:
                 depth[c] = d
             queue.extend(kids)
+    return order, depth
 
-    # 6. timing parent: nearest valid ancestor
-    tparent = [_NO_PARENT] * n
+
+def _timing_tree(kept: _Cleaned) -> _TimingTree:
+    """Spec §2.6 timing parents (nearest valid ancestor) and §2.7 the top: the one valid root or a virtual root."""
+    start, end, valid, parent = kept.start, kept.end, kept.valid, kept.parent
+    order, depth = _tree_order(parent)
+    tparent = [_NO_PARENT] * len(parent)
     for i in order:
         p = parent[i]
         if p != _NO_PARENT:
             tparent[i] = p if valid[p] else tparent[p]
 
-    # 7. the top
-    valid_idx = [i for i in range(n) if valid[i]]
-    valid_roots = [i for i in valid_idx if tparent[i] == _NO_PARENT]
-    top: int | None
-    top_window: tuple[int, int] | None
+    valid_idx = [i for i in range(len(valid)) if valid[i]]
     if not valid_idx:
-        top, top_window = None, None
-        total_us = 0
+        return _TimingTree(order, depth, tparent, 0, 0, None, None)
+    valid_roots = [i for i in valid_idx if tparent[i] == _NO_PARENT]
+    earliest = min(start[i] for i in valid_idx)  # type: ignore[type-var]
+    latest = max(end[i] for i in valid_idx)  # type: ignore[type-var]
+    top: int
+    top_window: tuple[int, int]
+    if len(valid_roots) == 1:
+        top = valid_roots[0]
+        top_window = (start[top], end[top])  # type: ignore[assignment]
     else:
-        earliest = min(start[i] for i in valid_idx)  # type: ignore[type-var]
-        latest = max(end[i] for i in valid_idx)  # type: ignore[type-var]
-        total_us = latest - earliest
-        if len(valid_roots) == 1:
-            top = valid_roots[0]
-            top_window = (start[top], end[top])  # type: ignore[assignment]
-        else:
-            top = _VIRTUAL
-            top_window = (earliest, latest)
-            for r in valid_roots:
-                tparent[r] = _VIRTUAL
+        top = _VIRTUAL
+        top_window = (earliest, latest)
+        for r in valid_roots:
+            tparent[r] = _VIRTUAL
+    return _TimingTree(order, depth, tparent, len(valid_idx), latest - earliest, top, top_window)
 
-    # 8. clipping, top-down. A valid step whose timing parent has a (non-empty)
-    # window gets its interval clipped to it; where that is empty the walk stops:
-    # the step is flagged when its own duration is positive, and nothing below it
-    # is reached (its timing parent has no window), so nothing below is flagged.
-    window: list[tuple[int, int] | None] = [None] * n  # non-empty windows only
+
+def _clip_windows(kept: _Cleaned, tree: _TimingTree) -> tuple[list[tuple[int, int] | None], dict[int, list[int]]]:
+    """Spec §2.8: clip top-down; the walk stops at an empty window, flagged ``outside_parent`` once.
+
+    A valid step whose timing parent has a (non-empty) window gets its interval
+    clipped to it; where that is empty the walk stops: the step is flagged when
+    its own duration is positive, and nothing below it is reached (its timing
+    parent has no window), so nothing below is flagged. Returns the non-empty
+    windows and, per step, its children taking part (the critical path's tree).
+    """
+    start, end, valid, flags = kept.start, kept.end, kept.valid, kept.flags
+    top, top_window, tparent = tree.top, tree.top_window, tree.tparent
+    window: list[tuple[int, int] | None] = [None] * len(start)  # non-empty windows only
     tchildren: dict[int, list[int]] = {}
     top_takes_part = top_window is not None and top_window[1] > top_window[0]
     if top is not None and top >= 0 and top_takes_part:
         window[top] = top_window
-    for i in order:
+    for i in tree.order:
         if not valid[i] or i == top:
             continue
         tp = tparent[i]
@@ -364,10 +442,13 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
             tchildren.setdefault(tp, []).append(i)
         elif e > s:  # type: ignore[operator]
             flags[i].add("outside_parent")
+    return window, tchildren
 
-    # self time: window minus the union of the children's windows
-    self_us = [0] * n
-    for i in range(n):
+
+def _self_times(window: list[tuple[int, int] | None], tchildren: dict[int, list[int]]) -> list[int]:
+    """Spec §3 ``self_ms``: a step's clipped window minus the union of its children's clipped windows."""
+    self_us = [0] * len(window)
+    for i in range(len(window)):
         w = window[i]
         if w is None:
             continue
@@ -384,78 +465,102 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
                     cur_e = e
             covered += cur_e - cur_s
         self_us[i] = (w[1] - w[0]) - covered
+    return self_us
 
-    # critical path: the backward walk, with an explicit stack
-    critical = [0] * n
-    virtual_critical = 0
+
+def _critical_walk(
+    top: int | None,
+    top_window: tuple[int, int] | None,
+    window: list[tuple[int, int] | None],
+    tchildren: dict[int, list[int]],
+    ids: list[str],
+) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """Spec §4: the backward walk from the top, with an explicit stack (chains can be 100,000 deep).
+
+    Returns each step's critical µs and the walk's segments (owner, start,
+    end) sorted by start; the virtual root's own segments are kept (they
+    cover gaps between roots) but it has no critical figure.
+    """
+    critical = [0] * len(window)
     segments: list[tuple[int, int, int]] = []
-    if top is not None and top_takes_part:
-        stack = [top]
-        while stack:
-            node = stack.pop()
-            ns, cursor = top_window if node == _VIRTUAL or node == top else window[node]  # type: ignore[misc]
-            kids = tchildren.get(node, ())
-            # latest end first; ties: earliest start, then smallest nodeId
-            ranked = sorted(kids, key=lambda k: (-window[k][1], window[k][0], ids[k]))  # type: ignore[index]
-            owned = 0
-            for k in ranked:
-                ks, ke = window[k]  # type: ignore[misc]
-                if ke > cursor or ke <= ns:
-                    continue
-                if cursor > ke:
-                    segments.append((node, ke, cursor))
-                    owned += cursor - ke
-                stack.append(k)
-                cursor = ks
-            if cursor > ns:
-                segments.append((node, ns, cursor))
-                owned += cursor - ns
-            if node == _VIRTUAL:
-                virtual_critical += owned
-            else:
-                critical[node] += owned
+    if top is None or top_window is None or top_window[1] <= top_window[0]:  # the top takes no part
+        return critical, segments
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        ns, cursor = top_window if node == _VIRTUAL or node == top else window[node]  # type: ignore[misc]
+        kids = tchildren.get(node, ())
+        # latest end first; ties: earliest start, then smallest nodeId
+        ranked = sorted(kids, key=lambda k: (-window[k][1], window[k][0], ids[k]))  # type: ignore[index]
+        owned = 0
+        for k in ranked:
+            ks, ke = window[k]  # type: ignore[misc]
+            if ke > cursor or ke <= ns:
+                continue
+            if cursor > ke:
+                segments.append((node, ke, cursor))
+                owned += cursor - ke
+            stack.append(k)
+            cursor = ks
+        if cursor > ns:
+            segments.append((node, ns, cursor))
+            owned += cursor - ns
+        if node != _VIRTUAL:
+            critical[node] += owned
     segments.sort(key=lambda seg: seg[1])
+    return critical, segments
 
+
+def _figures(
+    entries: list,
+    kept: _Cleaned,
+    tree: _TimingTree,
+    window: list[tuple[int, int] | None],
+    self_us: list[int],
+    critical: list[int],
+    segments: list[tuple[int, int, int]],
+) -> Analysis:
+    """Spec §3 figures and §4 results (critical path order, bottleneck) gathered into the :class:`Analysis`."""
+    ids, depth, flags = kept.ids, tree.depth, kept.flags
+    n = len(ids)
     on_path = [i for i in range(n) if critical[i] > 0]
     on_path.sort(key=lambda i: (window[i][0], depth[i], ids[i]))  # type: ignore[index]
-    critical_path = tuple(ids[i] for i in on_path)
-    critical_ms = {ids[i]: ms(critical[i]) for i in on_path}
     bottleneck = None
     if on_path:
         best = min(on_path, key=lambda i: (-critical[i], window[i][0], ids[i]))  # type: ignore[index]
         bottleneck = Bottleneck(ids[best], ms(critical[best]))
 
+    anomalies = set(kept.anomalies)
     for i, kinds in flags.items():
         for kind in kinds:
             anomalies.add((ids[i], kind))
-    failed = tuple(sorted(ids[i] for i in range(n) if is_failed_status(raw[i].get("status"))))
+    failed = tuple(sorted(ids[i] for i in range(n) if is_failed_status(kept.raw[i].get("status"))))
     total = len(entries)
-    n_valid = len(valid_idx)
     return Analysis(
         steps_total=total,
-        valid_steps=n_valid,
-        accuracy_rate=round(n_valid / total, 4) if total else 0.0,
-        total_ms=ms(total_us),
-        critical_path=critical_path,
-        critical_ms=critical_ms,
+        valid_steps=tree.n_valid,
+        accuracy_rate=round(tree.n_valid / total, 4) if total else 0.0,
+        total_ms=ms(tree.total_us),
+        critical_path=tuple(ids[i] for i in on_path),
+        critical_ms={ids[i]: ms(critical[i]) for i in on_path},
         bottleneck=bottleneck,
         failed_nodes=failed,
         anomalies=tuple(sorted(anomalies)),
         node_ids=tuple(ids),
-        parent_index=tuple(parent),
-        timing_parent=tuple(tparent),
+        parent_index=tuple(kept.parent),
+        timing_parent=tuple(tree.tparent),
         depth=tuple(depth),
-        start_us=tuple(start),
-        end_us=tuple(end),
-        valid=tuple(valid),
+        start_us=tuple(kept.start),
+        end_us=tuple(kept.end),
+        valid=tuple(kept.valid),
         window=tuple(window),
         self_us=tuple(self_us),
         critical_us=tuple(critical),
         flags=_flag_tuple(flags, n),
-        raw=tuple(raw),
-        kept_positions=tuple(positions),
-        top=top,
-        top_window=top_window,
+        raw=tuple(kept.raw),
+        kept_positions=tuple(kept.positions),
+        top=tree.top,
+        top_window=tree.top_window,
         segments=tuple(segments),
-        dropped=tuple(dropped),
+        dropped=tuple(kept.dropped),
     )
