@@ -29,7 +29,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from functools import cached_property
 from html import escape
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable
 
 from .._time import parse_timestamp
 
@@ -210,49 +210,65 @@ def is_failed_status(status: Any) -> bool:
 def analyze_steps(entries: Iterable[Any]) -> Analysis:
     """Clean and analyse a steps list exactly as ``spec/analysis.md`` says.
 
-    One helper per section of the spec, called in the spec's order; each takes
-    and returns plain lists indexed by kept step (so every hot loop runs on
-    locals, as fast as one long function), and anomaly kinds go into the
-    shared ``flags`` of the cleaning result as the phases find them.
+    One helper per section of the spec, called in the spec's order. They pass
+    plain lists indexed by kept step, named here, so each helper's signature
+    shows what its rule reads and every hot loop runs on locals (as fast as one
+    long function). Anomaly kinds go into ``flags`` as the phases find them.
     """
     entries = list(entries)
-    kept = _clean(entries)
-    tree = _timing_tree(kept)
-    window, tchildren = _clip_windows(kept, tree)
+    raw, ids, positions, start, end, valid, parent, flags, anomalies, dropped = _clean(entries)
+    order, depth = _tree_order(parent)
+    tparent = _timing_parents(order, parent, valid)
+    n_valid, total_us, top, top_window = _choose_top(start, end, valid, tparent)
+    window, tchildren = _clip_windows(order, start, end, valid, tparent, top, top_window, flags)
     self_us = _self_times(window, tchildren)
-    critical, segments = _critical_walk(tree.top, tree.top_window, window, tchildren, kept.ids)
-    return _figures(entries, kept, tree, window, self_us, critical, segments)
+    critical, segments = _critical_walk(top, top_window, window, tchildren, ids)
+    critical_path, critical_ms, bottleneck = _critical_results(critical, window, depth, ids)
+
+    for i, kinds in flags.items():
+        for kind in kinds:
+            anomalies.add((ids[i], kind))
+    n = len(ids)
+    failed = tuple(sorted(ids[i] for i in range(n) if is_failed_status(raw[i].get("status"))))
+    total = len(entries)
+    return Analysis(
+        steps_total=total,
+        valid_steps=n_valid,
+        accuracy_rate=round(n_valid / total, 4) if total else 0.0,
+        total_ms=ms(total_us),
+        critical_path=critical_path,
+        critical_ms=critical_ms,
+        bottleneck=bottleneck,
+        failed_nodes=failed,
+        anomalies=tuple(sorted(anomalies)),
+        node_ids=tuple(ids),
+        parent_index=tuple(parent),
+        timing_parent=tuple(tparent),
+        depth=tuple(depth),
+        start_us=tuple(start),
+        end_us=tuple(end),
+        valid=tuple(valid),
+        window=tuple(window),
+        self_us=tuple(self_us),
+        critical_us=tuple(critical),
+        flags=_flag_tuple(flags, n),
+        raw=tuple(raw),
+        kept_positions=tuple(positions),
+        top=top,
+        top_window=top_window,
+        segments=tuple(segments),
+        dropped=tuple(dropped),
+    )
 
 
-class _Cleaned(NamedTuple):
-    """The kept steps after cleaning (spec §2.1-2.5), as lists indexed by kept step."""
+def _clean(entries: list) -> tuple:
+    """Spec §2.1-2.5, in the spec's order: drop entries, read times, link parents, break cycles.
 
-    raw: list[dict]
-    ids: list[str]
-    positions: list[int]  # position of each kept step in the document
-    start: list[int | None]
-    end: list[int | None]
-    valid: list[bool]
-    parent: list[int]  # cleaned parent, _NO_PARENT for a root
-    flags: defaultdict[int, set[str]]  # anomaly kinds, only for the few steps that have any
-    anomalies: set[tuple[str, str]]  # (node id, kind) of dropped entries so far
-    dropped: list[tuple[int, str, str]]
-
-
-class _TimingTree(NamedTuple):
-    """The tree the timing analysis walks (spec §2.6-2.7), and the trace's extent."""
-
-    order: list[int]  # kept indexes, parents before children (BFS of the cleaned tree)
-    depth: list[int]  # depth in the cleaned parent tree
-    tparent: list[int]  # nearest valid ancestor: _VIRTUAL, or _NO_PARENT for the top
-    n_valid: int
-    total_us: int  # latest valid end minus earliest valid start
-    top: int | None  # kept index, _VIRTUAL, or None when no step is valid
-    top_window: tuple[int, int] | None
-
-
-def _clean(entries: list) -> _Cleaned:
-    """Spec §2.1-2.5, in the spec's order: drop, time, link parents, break cycles."""
+    Returns, per kept step: the step objects, ids, document positions, start,
+    end, validity and cleaned parent (``_NO_PARENT`` for a root); then the
+    anomaly kinds of the few kept steps that have any, the (id, kind)
+    anomalies of dropped entries, and the dropped entries (position, id, kind).
+    """
     anomalies: set[tuple[str, str]] = set()
     dropped: list[tuple[int, str, str]] = []
     flags: defaultdict[int, set[str]] = defaultdict(set)
@@ -260,7 +276,7 @@ def _clean(entries: list) -> _Cleaned:
     start, end, valid = _parse_times(raw, flags)
     parent = _link_parents(raw, index_of, flags)
     _break_cycles(parent, start, end, ids, flags)
-    return _Cleaned(raw, ids, positions, start, end, valid, parent, flags, anomalies, dropped)
+    return raw, ids, positions, start, end, valid, parent, flags, anomalies, dropped
 
 
 def _drop_missing_and_duplicates(
@@ -382,36 +398,49 @@ def _tree_order(parent: list[int]) -> tuple[list[int], list[int]]:
     return order, depth
 
 
-def _timing_tree(kept: _Cleaned) -> _TimingTree:
-    """Spec §2.6 timing parents (nearest valid ancestor) and §2.7 the top: the one valid root or a virtual root."""
-    start, end, valid, parent = kept.start, kept.end, kept.valid, kept.parent
-    order, depth = _tree_order(parent)
+def _timing_parents(order: list[int], parent: list[int], valid: list[bool]) -> list[int]:
+    """Spec §2.6: a valid step's timing parent is its nearest valid ancestor (``_NO_PARENT``: none yet)."""
     tparent = [_NO_PARENT] * len(parent)
     for i in order:
         p = parent[i]
         if p != _NO_PARENT:
             tparent[i] = p if valid[p] else tparent[p]
+    return tparent
 
+
+def _choose_top(
+    start: list[int | None], end: list[int | None], valid: list[bool], tparent: list[int]
+) -> tuple[int, int, int | None, tuple[int, int] | None]:
+    """Spec §2.7: the one valid root is the top, else a virtual root spanning every valid step.
+
+    Returns (valid steps, total µs, top, its window); the top is a kept index,
+    ``_VIRTUAL`` (then the valid roots' timing parent becomes ``_VIRTUAL``), or
+    ``None`` when no step is valid.
+    """
     valid_idx = [i for i in range(len(valid)) if valid[i]]
     if not valid_idx:
-        return _TimingTree(order, depth, tparent, 0, 0, None, None)
+        return 0, 0, None, None
     valid_roots = [i for i in valid_idx if tparent[i] == _NO_PARENT]
     earliest = min(start[i] for i in valid_idx)  # type: ignore[type-var]
     latest = max(end[i] for i in valid_idx)  # type: ignore[type-var]
-    top: int
-    top_window: tuple[int, int]
     if len(valid_roots) == 1:
         top = valid_roots[0]
-        top_window = (start[top], end[top])  # type: ignore[assignment]
-    else:
-        top = _VIRTUAL
-        top_window = (earliest, latest)
-        for r in valid_roots:
-            tparent[r] = _VIRTUAL
-    return _TimingTree(order, depth, tparent, len(valid_idx), latest - earliest, top, top_window)
+        return len(valid_idx), latest - earliest, top, (start[top], end[top])  # type: ignore[return-value]
+    for r in valid_roots:
+        tparent[r] = _VIRTUAL
+    return len(valid_idx), latest - earliest, _VIRTUAL, (earliest, latest)
 
 
-def _clip_windows(kept: _Cleaned, tree: _TimingTree) -> tuple[list[tuple[int, int] | None], dict[int, list[int]]]:
+def _clip_windows(
+    order: list[int],
+    start: list[int | None],
+    end: list[int | None],
+    valid: list[bool],
+    tparent: list[int],
+    top: int | None,
+    top_window: tuple[int, int] | None,
+    flags: defaultdict,
+) -> tuple[list[tuple[int, int] | None], dict[int, list[int]]]:
     """Spec §2.8: clip top-down; the walk stops at an empty window, flagged ``outside_parent`` once.
 
     A valid step whose timing parent has a (non-empty) window gets its interval
@@ -420,14 +449,12 @@ def _clip_windows(kept: _Cleaned, tree: _TimingTree) -> tuple[list[tuple[int, in
     parent has no window), so nothing below is flagged. Returns the non-empty
     windows and, per step, its children taking part (the critical path's tree).
     """
-    start, end, valid, flags = kept.start, kept.end, kept.valid, kept.flags
-    top, top_window, tparent = tree.top, tree.top_window, tree.tparent
     window: list[tuple[int, int] | None] = [None] * len(start)  # non-empty windows only
     tchildren: dict[int, list[int]] = {}
     top_takes_part = top_window is not None and top_window[1] > top_window[0]
     if top is not None and top >= 0 and top_takes_part:
         window[top] = top_window
-    for i in tree.order:
+    for i in order:
         if not valid[i] or i == top:
             continue
         tp = tparent[i]
@@ -511,56 +538,14 @@ def _critical_walk(
     return critical, segments
 
 
-def _figures(
-    entries: list,
-    kept: _Cleaned,
-    tree: _TimingTree,
-    window: list[tuple[int, int] | None],
-    self_us: list[int],
-    critical: list[int],
-    segments: list[tuple[int, int, int]],
-) -> Analysis:
-    """Spec §3 figures and §4 results (critical path order, bottleneck) gathered into the :class:`Analysis`."""
-    ids, depth, flags = kept.ids, tree.depth, kept.flags
-    n = len(ids)
-    on_path = [i for i in range(n) if critical[i] > 0]
+def _critical_results(
+    critical: list[int], window: list[tuple[int, int] | None], depth: list[int], ids: list[str]
+) -> tuple[tuple[str, ...], dict[str, float], Bottleneck | None]:
+    """Spec §4 results: the path (by window start, depth, id), its ms, and the bottleneck (most ms; ties as the spec)."""
+    on_path = [i for i in range(len(ids)) if critical[i] > 0]
     on_path.sort(key=lambda i: (window[i][0], depth[i], ids[i]))  # type: ignore[index]
     bottleneck = None
     if on_path:
         best = min(on_path, key=lambda i: (-critical[i], window[i][0], ids[i]))  # type: ignore[index]
         bottleneck = Bottleneck(ids[best], ms(critical[best]))
-
-    anomalies = set(kept.anomalies)
-    for i, kinds in flags.items():
-        for kind in kinds:
-            anomalies.add((ids[i], kind))
-    failed = tuple(sorted(ids[i] for i in range(n) if is_failed_status(kept.raw[i].get("status"))))
-    total = len(entries)
-    return Analysis(
-        steps_total=total,
-        valid_steps=tree.n_valid,
-        accuracy_rate=round(tree.n_valid / total, 4) if total else 0.0,
-        total_ms=ms(tree.total_us),
-        critical_path=tuple(ids[i] for i in on_path),
-        critical_ms={ids[i]: ms(critical[i]) for i in on_path},
-        bottleneck=bottleneck,
-        failed_nodes=failed,
-        anomalies=tuple(sorted(anomalies)),
-        node_ids=tuple(ids),
-        parent_index=tuple(kept.parent),
-        timing_parent=tuple(tree.tparent),
-        depth=tuple(depth),
-        start_us=tuple(kept.start),
-        end_us=tuple(kept.end),
-        valid=tuple(kept.valid),
-        window=tuple(window),
-        self_us=tuple(self_us),
-        critical_us=tuple(critical),
-        flags=_flag_tuple(flags, n),
-        raw=tuple(kept.raw),
-        kept_positions=tuple(kept.positions),
-        top=tree.top,
-        top_window=tree.top_window,
-        segments=tuple(segments),
-        dropped=tuple(kept.dropped),
-    )
+    return tuple(ids[i] for i in on_path), {ids[i]: ms(critical[i]) for i in on_path}, bottleneck
