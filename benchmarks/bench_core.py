@@ -42,7 +42,7 @@ def main() -> None:
     big_text = json.dumps(big)
     t_parse = best_of(lambda: json.loads(big_text))
     t_analyze = best_of(lambda: analyze_steps(json.loads(big_text)))
-    t_frames = best_of(lambda: load_trace(big_text).steps, repeat=2)
+    t_frames = best_of(lambda: load_trace(text=big_text).steps, repeat=2)
     print(f"one trace of {len(big):,} steps")
     print(f"  json.loads          {t_parse * 1000:9.1f} ms")
     print(f"  parse + analyse     {t_analyze * 1000:9.1f} ms  ({len(big) / t_analyze:,.0f} steps/s, "

@@ -107,9 +107,9 @@ json_values = st.recursive(
 @settings(max_examples=500, deadline=None)
 @given(json_values)
 def test_arbitrary_json_is_a_trace_or_a_trace_format_error(value):
-    for source in (value, json.dumps(value).encode(), json.dumps(value)):
+    for kwargs in ({"source": value}, {"source": json.dumps(value).encode()}, {"text": json.dumps(value)}):
         try:
-            trace = load_trace(source)
+            trace = load_trace(**kwargs)
         except TraceFormatError:
             continue
         trace.analysis.to_json()
@@ -119,7 +119,8 @@ def test_arbitrary_json_is_a_trace_or_a_trace_format_error(value):
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=64) | st.text(max_size=64))
 def test_arbitrary_bytes_or_text_never_raise_anything_else(data):
-    try:
-        load_trace(data if isinstance(data, bytes) else "[" + data)
-    except TraceFormatError:
-        pass
+    for kwargs in ({"source": data} if isinstance(data, bytes) else {"text": "[" + data}, {"source": "[" + str(data)}):
+        try:  # bytes and text= are JSON; a str is a path, however odd
+            load_trace(**kwargs)
+        except TraceFormatError:
+            pass

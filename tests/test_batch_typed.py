@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
 
 import pytest
 
@@ -287,8 +286,12 @@ def test_cli_json_to_a_text_stream_without_a_buffer(tmp_path, monkeypatch, capsy
     assert stream.getvalue() == expected
 
 
-@pytest.mark.parametrize("depth", [700, 880, 960, 995, 3000])
+@pytest.mark.parametrize("depth", [250, 254, 255, 700, 880, 960, 995, 1023, 3000])
 def test_deep_nesting_is_decided_as_the_general_reader_decides(tmp_path, monkeypatch, depth):
+    # issue 16.3/16.7: every reader refuses the same documents, at the same depth (MAX_NESTING),
+    # whatever its own limit (json ~990 and the stack, orjson 1024, msgspec the stack)
+    from gctrace_nb.core.documents import MAX_NESTING, TOO_DEEP
+
     path = tmp_path / "deep.json"
     path.write_bytes(b'{"steps": [{"nodeId": "a", "x": ' + b"[" * depth + b"]" * depth + b"}]}")
     typed = load_traces([str(path)], progress=False, frames=False)
@@ -296,6 +299,11 @@ def test_deep_nesting_is_decided_as_the_general_reader_decides(tmp_path, monkeyp
     general = load_traces([str(path)], progress=False, frames=False)
     assert typed.to_json() == general.to_json()
     assert typed.errors == general.errors
-    if depth >= 960 and sys.version_info < (3, 12):  # 3.12 counts C nesting apart from the recursion limit
-        monkeypatch.undo()
-        assert batch._decode_typed(path.read_bytes(), False) is None  # left to the general reader
+    levels = depth + 3  # the document, "steps" and the step hold the list
+    if levels > MAX_NESTING:
+        assert typed.errors == [(str(path), TOO_DEEP)]
+        with pytest.raises(TraceFormatError, match="nested more than"):
+            read_document(str(path))
+    else:
+        assert not typed.errors and len(typed) == 1
+        assert read_document(str(path)).steps[0]["nodeId"] == "a"

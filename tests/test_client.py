@@ -371,3 +371,34 @@ def test_token_endpoint_trouble_is_retried_like_any_transient_failure(server, re
     assert [r.path for r in server.requests[:3]] == ["/oauth/token"] * 3
     assert rec.sleeps[:2] == [1.0, 5.0]
     assert [e.http_status for e in events if e.status == "retrying"] == [503, 429]
+
+
+class CountingBucket(TokenBucket):
+    """A token bucket that counts what it let through."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.acquired = 0
+
+    def acquire(self, **kwargs):
+        self.acquired += 1
+        return super().acquire(**kwargs)
+
+
+def test_resends_after_a_401_go_through_the_rate_limit(rec):
+    # issue 16.2: a token refused after one use made every request a 401 + resend, and the
+    # resend (a hook inside requests) skipped the bucket: 608 API requests a minute for 300
+    from hostile_server import HostileServer, Quirks
+    from hostile_server import CLIENT_ID as H_ID, CLIENT_SECRET as H_SECRET
+
+    with HostileServer(Quirks(revoke_token_after_uses=1, in_progress_polls=4, token_lifetime_s=3600)) as srv:
+        bucket = CountingBucket(60, burst=1, clock=rec.clock, sleep=rec.sleep)
+        settings = Settings(client_id=H_ID, client_secret=H_SECRET, api_url=srv.url, login_url=srv.url)
+        with GenesysClient(settings, clock=rec.clock, sleep=rec.sleep, rate_limiter=bucket,
+                           random=lambda: 0.5) as client:
+            trace = client.trace(flow_id="f", action_invocation_id="a")
+        api = [path for method, path, _ in srv.log if path.startswith("/api/")]
+        refused = [path for path, status in srv.statuses if status == 401]
+    assert trace.analysis.steps_total > 0
+    assert refused, "the server refused no token: the test tests nothing"
+    assert len(api) == bucket.acquired

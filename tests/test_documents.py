@@ -28,8 +28,10 @@ def test_every_shape_gives_the_same_analysis(doc, tmp_path):
     expected = gctrace_nb.analyze_steps(STEPS).to_json()
     path = tmp_path / "t.json"
     path.write_text(json.dumps(doc))
-    for source in (doc, json.dumps(doc), json.dumps(doc).encode(), path, str(path)):
+    for source in (doc, json.dumps(doc).encode(), path, str(path)):
         assert load_trace(source).analysis.to_json() == expected
+    assert load_trace(text=json.dumps(doc)).analysis.to_json() == expected
+    assert Trace.from_json_text(json.dumps(doc)).analysis.to_json() == expected
 
 
 @pytest.mark.parametrize(
@@ -43,7 +45,7 @@ def test_every_shape_gives_the_same_analysis(doc, tmp_path):
         ('{"status": "completed", "result": 3}', "holds no steps list"),
         ('{"hello": 1}', "no steps list found"),
         ("", "empty file"),
-        ("[" * 100_000, "not JSON"),
+        ("[" * 100_000, "nested more than 256 levels deep"),
     ],
 )
 def test_bad_documents_name_the_file_and_the_problem(text, fragment, tmp_path):
@@ -130,17 +132,29 @@ def test_trace_displays_a_compact_html_summary():
     assert "&lt;root&amp;&gt;" in trace.analysis._repr_html_()
 
 
-def test_lone_surrogates_in_ids_survive_every_view(tmp_path, capsys):
+def test_lone_surrogates_are_escaped_once_where_text_enters(tmp_path, capsys):
+    # issue 16.4: a lone surrogate is escaped to the text "\ud800" when the document is read,
+    # so every view (frames, segments, saved file, CLI) agrees on one valid string
     from gctrace_nb.cli.app import main
 
     text = '[{"nodeId": "\\ud800x", "status": "\\udfff", "startTime": 0, "endTime": 5}]'
     path = tmp_path / "s.json"
     path.write_text(text)
     trace = load_trace(path)
-    assert trace.steps["node_id"].to_list() == ["\ufffdx"]
+    assert trace.raw_steps[0]["nodeId"] == "\\ud800x" and trace.analysis.node_ids == ("\\ud800x",)
+    assert trace.steps["node_id"].to_list() == ["\\ud800x"]
     assert trace.segments.height == 1
     again = load_trace(save_trace(trace, tmp_path / "again.json"))
     assert again.raw_steps == trace.raw_steps
+    (tmp_path / "again.json").read_bytes().decode("utf-8")  # strict UTF-8 all through
     assert main(["analyze", str(path), "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["critical_path"] == ["\ud800x"]
+    out = capsys.readouterr().out
+    assert json.loads(out)["critical_path"] == ["\\ud800x"]
+    out.encode("utf-8")
     assert main(["analyze", str(path)]) == 0
+    for source in (json.loads(text), text.encode(), path):  # every way in gives the same text
+        assert load_trace(source).analysis.node_ids == ("\\ud800x",)
+    assert Trace(json.loads(text)).analysis.node_ids == ("\\ud800x",)
+    assert TraceMetadata(flow_id="f\udfff").flow_id == "f\\udfff"
+
+

@@ -501,3 +501,10 @@ def test_a_turn_without_an_answer_ends_where_the_next_item_starts():
     s = by_id(execution_document_to_steps(doc)[0])
     assert span(s["turn:5#1"]) == (150, 600) and s["turn:5#1"]["endInferred"]
     assert s["menuMenu:5#1"]["name"] == "Main"
+
+
+def test_total_ms_is_exact_past_2_to_the_53_microseconds():
+    """Found by hypothesis: a flow ending in the year 4307 gave 72057594037928.98 ms, not ...29.0."""
+    doc = {"flow": {"execution": None, "startDateTime": "2024-05-01T10:00:00.000000Z", "endDateTime": 73772151637929}}
+    steps, _ = execution_document_to_steps(doc)
+    assert analyze_steps(steps).total_ms == 72057594037929.0

@@ -78,3 +78,26 @@ def test_rejects_bad_rates():
         TokenBucket(0)
     with pytest.raises(ValueError):
         TokenBucket(60, burst=0.5)
+
+
+def test_the_clients_default_bucket_never_passes_300_in_any_minute_as_the_readme_says():
+    # issue 16.2: TokenBucket(300) lets 305 through in a minute (its burst of 5 on top);
+    # the client's default must keep to Genesys's 300, and the README must say what it does
+    from pathlib import Path
+
+    from gctrace_nb.api.client import GenesysClient
+    from gctrace_nb.api.config import Settings
+
+    rec = SleepRecorder()
+    client = GenesysClient(Settings(client_id="i", client_secret="s", api_url="https://api.example.com",
+                                    login_url="https://login.example.com"), clock=rec.clock, sleep=rec.sleep)
+    bucket = client.rate_limiter
+    times = []
+    for _ in range(700):  # a greedy caller, as fast as the bucket allows
+        bucket.acquire()
+        times.append(rec.clock())
+    most = max(sum(1 for t in times[i:] if t < start + 60.0) for i, start in enumerate(times))
+    assert 295 <= most <= 300
+    assert (bucket.burst, bucket.rate_per_minute) == (5, 295)
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert "at most 300 requests in any minute per client (a burst of 5, then 295 a minute)" in readme

@@ -7,6 +7,9 @@ HTTP Basic auth with the client id and secret, and the form body
 applied to whatever lifetime the OAuth client has). Genesys issues no refresh
 token, so a 401 drops the cached token, fetches a new one, and resends the
 request once (a response hook, as :class:`requests.auth.HTTPDigestAuth` does).
+:class:`~gctrace_nb.api.client.GenesysClient` uses :meth:`ClientCredentialsAuth.bearer`
+instead and resends through its own loop, so the resend waits for the rate
+limit and stays inside the deadline like any other request.
 
 The token and the secret are never logged, never in an exception, never in a repr.
 """
@@ -20,6 +23,7 @@ from typing import Any, Callable
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
+from .. import _http
 from .config import Secret, Settings
 from ..errors import ApiError, AuthError
 from .retry import parse_retry_after
@@ -64,7 +68,7 @@ class ClientCredentialsAuth(AuthBase):
         self.token_url = token_url
         self.client_id = client_id
         self._secret = client_secret if isinstance(client_secret, Secret) else Secret(client_secret)
-        self._session = session or requests.Session()
+        self._session = _http.guard(session or requests.Session())
         self._clock = clock
         self._timeout = timeout
         self._refresh_fraction = refresh_fraction
@@ -171,6 +175,14 @@ class ClientCredentialsAuth(AuthBase):
         self.tokens_fetched += 1
 
     # -------------------------------------------------------------- requests
+    def bearer(self) -> AuthBase:
+        """Return an auth that only sets the current token: no resend on a 401.
+
+        For a caller that handles the 401 itself (drop the token with
+        :meth:`invalidate`, send again through its own rate limit and deadline).
+        """
+        return _Bearer(self)
+
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = f"Bearer {self.token()}"
         r.register_hook("response", self._handle_401)
@@ -196,6 +208,20 @@ class ClientCredentialsAuth(AuthBase):
         new.history.append(resp)
         new.request = retry
         return new
+
+
+class _Bearer(AuthBase):
+    """The ``Authorization: Bearer`` header of a :class:`ClientCredentialsAuth`, nothing else."""
+
+    def __init__(self, source: ClientCredentialsAuth) -> None:
+        self._source = source
+
+    def __repr__(self) -> str:
+        return f"<bearer of {self._source!r}>"
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._source.token()}"
+        return r
 
 
 def _safe_error_body(resp: requests.Response) -> dict:

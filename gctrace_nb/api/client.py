@@ -1,7 +1,8 @@
 """The Genesys client: launch a debug trace, poll its job, and return a :class:`~gctrace_nb.Trace`.
 
 Every request goes through one loop (:meth:`GenesysClient.request`): the
-client's token bucket, the OAuth token (fetched again once on a 401), the
+client's token bucket (every send, a resend after a 401 included), the OAuth
+token (fetched again once on a 401), the
 retry policy (429/502/503/504, connection errors and timeouts; ``Retry-After``
 honoured), one deadline and breaker per operation, and error mapping to
 :mod:`gctrace_nb.errors`. The collaborators (session, auth, rate limiter,
@@ -31,6 +32,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from .. import _http
 from .auth import ClientCredentialsAuth
 from .config import Settings
 from .._time import iso_utc
@@ -155,6 +157,20 @@ def _error_fields(resp: requests.Response) -> tuple[str, str | None, str | None,
     )
 
 
+def _drop_refused_token(resp: requests.Response, auth: ClientCredentialsAuth, what: str) -> bool:
+    """Forget the token a 401 refused, so the next round of the request loop fetches a new one.
+
+    The 401 is answered in :meth:`GenesysClient.request`, not by a hook inside
+    requests: the resend goes round the loop, so it waits for the rate limit, and
+    the token fetch and the resend stay inside the deadline like any other request.
+    """
+    sent = resp.request.headers.get("Authorization", "")
+    auth.invalidate(sent[len("Bearer "):] if sent.startswith("Bearer ") else None)
+    resp.close()
+    log.info("%s: HTTP 401, fetching a new token and sending again", what)
+    return True
+
+
 class _LinkedCancel:
     """Set when either of two cancel tokens is set (the caller's, or the pool's own)."""
 
@@ -186,8 +202,10 @@ class GenesysClient:
             verification stays on; a session with ``verify=False`` is refused.
         auth: a :class:`requests.auth.AuthBase` (default:
             :class:`~gctrace_nb.api.auth.ClientCredentialsAuth` from ``settings``).
-        rate_limiter: shared by every thread using this client (default:
-            :class:`~gctrace_nb.api.ratelimit.TokenBucket` at 300 requests/minute).
+        rate_limiter: shared by every thread using this client; every send goes
+            through it, a resend after a 401 included (default:
+            :meth:`TokenBucket.per_minute() <gctrace_nb.api.ratelimit.TokenBucket.per_minute>`:
+            never more than 300 requests in any minute).
         policy: :class:`~gctrace_nb.api.retry.RetryPolicy` (default values).
         clock: monotonic seconds (deadline, breaker, token expiry, latency).
         sleep: how to wait (tests pass a recorder).
@@ -217,7 +235,8 @@ class GenesysClient:
             raise TypeError(f"settings must be a Settings, got {type(settings).__name__}")
         self.settings = settings
         self._own_session = session is None
-        self.session = session if session is not None else requests.Session()
+        # every request (and token fetch) through this session ends by its deadline (_http)
+        self.session = _http.guard(session if session is not None else requests.Session())
         if self.session.verify is False:
             raise ConfigError("TLS certificate verification must stay on (session.verify is False)")
         self.clock = clock or time.monotonic
@@ -225,8 +244,8 @@ class GenesysClient:
         self.auth = auth if auth is not None else ClientCredentialsAuth.from_settings(
             settings, session=self.session, clock=self.clock
         )
-        self.rate_limiter = rate_limiter if rate_limiter is not None else TokenBucket(
-            300, clock=self.clock, sleep=self.sleep
+        self.rate_limiter = rate_limiter if rate_limiter is not None else TokenBucket.per_minute(
+            clock=self.clock, sleep=self.sleep
         )
         self.policy = policy or RetryPolicy()
         self._random = random or _random.random
@@ -303,6 +322,9 @@ class GenesysClient:
         attempt = 0
         last_status: int | None = None
         cause: str | None = None  # which host failed last, in words, when it was not an HTTP answer of the API
+        own_auth = self.auth if isinstance(self.auth, ClientCredentialsAuth) else None
+        send_auth = own_auth.bearer() if own_auth is not None else self.auth  # a 401 is answered below
+        fresh_token = False
         while True:
             try:
                 budget.check(attempts=attempt, last_status=last_status, what=what)
@@ -329,7 +351,7 @@ class GenesysClient:
                     fetching_token = False
                 resp = self.session.request(
                     method, url, json=json, params=params, headers=headers,
-                    auth=self.auth, timeout=_attempt_timeout(self.settings.timeout, budget),
+                    auth=send_auth, timeout=_attempt_timeout(self.settings.timeout, budget),
                 )
             except _TRANSIENT_EXC as exc:
                 status: int | None = None
@@ -353,6 +375,9 @@ class GenesysClient:
                 if correlation and correlation_ids is not None and correlation not in correlation_ids:
                     correlation_ids.append(correlation)
                 log.debug("%s: attempt %d -> HTTP %d (correlation id %s)", what, attempt, status, correlation)
+                if status == 401 and own_auth is not None and not fresh_token:
+                    fresh_token = _drop_refused_token(resp, own_auth, what)  # once: a second 401 is an AuthError
+                    continue
                 if status not in self.policy.retry_statuses:
                     if status >= 400:
                         self._raise_for_status(resp, method, subject)

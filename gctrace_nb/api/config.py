@@ -185,7 +185,7 @@ class Settings:
     """
 
     client_id: str
-    client_secret: Secret
+    client_secret: Secret | str  # a str is wrapped in a Secret at once
     region: str | None = None
     api_url: str = ""
     login_url: str = ""

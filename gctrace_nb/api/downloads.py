@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.auth import AuthBase
 
+from .. import _http
 from ..core.documents import parse_json
 from ..errors import ApiError, JobFailed, NotFound, TraceFormatError
 from .retry import CancelToken, PollEvent, RetryBudget, parse_retry_after, pause
@@ -72,7 +73,7 @@ def _plain_session() -> requests.Session:
     # the CA bundle from the environment are passed per request instead.
     session.trust_env = False
     session.max_redirects = 5
-    return session
+    return _http.guard(session)  # the timeout bounds the whole download, however slowly it trickles
 
 
 def _is_loopback(host: str) -> bool:
@@ -203,7 +204,7 @@ def download_entity_bytes(
         raise ApiError(f"{label}: refusing to download from {parts.scheme or 'a relative'}://{host}: "
                        "the pre-signed URI must be https")
     own_session = session is None
-    session = session or _plain_session()
+    session = _http.guard(session) if session is not None else _plain_session()
     try:
         return _fetch_plain(client, session, uri, label=label, budget=budget, cancel=cancel,
                             on_progress=on_progress, max_bytes=max_bytes)

@@ -161,9 +161,8 @@ class FlowWatch:
         self.topics = [flow_topic(f) for f in flow_ids]
         if not self.topics:
             raise ValueError("watch needs at least one flow id")
-        for name, value in (("count", count),):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise ValueError(f"count must be a positive integer, got {count!r}")
         for name, value in (("timeout", timeout), ("heartbeat_interval_s", heartbeat_interval_s),
                             ("silence_timeout_s", silence_timeout_s), ("ping_interval_s", ping_interval_s)):
             if value is not None and not (isinstance(value, (int, float)) and value > 0):

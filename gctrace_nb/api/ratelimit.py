@@ -4,7 +4,9 @@ Genesys allows 300 requests per minute per client-credentials token. One
 :class:`TokenBucket` belongs to one client and is shared by every thread using
 it (``trace_many`` runs several traces at once through the same bucket).
 Over any interval of ``T`` seconds it lets through at most
-``burst + rate_per_minute * T / 60`` requests.
+``burst + rate_per_minute * T / 60`` requests, so the client's default bucket,
+:meth:`TokenBucket.per_minute` ``(300)``, is a burst of 5 and 295 a minute after
+it: never more than 300 requests in any 60 seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from typing import Any, Callable
 
 from .retry import CancelToken, pause
 
-__all__ = ["TokenBucket"]
+__all__ = ["TokenBucket", "GENESYS_REQUESTS_PER_MINUTE"]
+
+#: Requests per minute Genesys allows one client-credentials token.
+GENESYS_REQUESTS_PER_MINUTE = 300
 
 
 class TokenBucket:
@@ -53,6 +58,29 @@ class TokenBucket:
         self._lock = threading.Lock()
         self._tokens = self.burst
         self._updated = clock()
+
+    @classmethod
+    def per_minute(
+        cls,
+        limit: int = GENESYS_REQUESTS_PER_MINUTE,
+        *,
+        burst: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> "TokenBucket":
+        """Return a bucket that never lets more than ``limit`` requests through in any 60 s.
+
+        ``burst`` of them may go at once; the rest of the minute's allowance
+        (``limit - burst``) is spread evenly.
+
+        Example:
+            >>> bucket = TokenBucket.per_minute(300)
+            >>> bucket.burst + bucket.rate_per_minute
+            300.0
+        """
+        if not 1 <= burst < limit:
+            raise ValueError(f"burst must be between 1 and limit - 1, got {burst!r}")
+        return cls(limit - burst, burst=burst, clock=clock, sleep=sleep)
 
     def __repr__(self) -> str:
         return f"TokenBucket(rate_per_minute={self.rate_per_minute:g}, burst={self.burst:g})"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -125,7 +125,7 @@ class Chunk:
     is not text) keeps its steps for :func:`analyze_steps`.
     """
 
-    def __init__(self, frames: bool = True, copy_strings: bool = True, storage_options: dict | None = None) -> None:
+    def __init__(self, frames: bool = True, copy_strings: bool = True, storage_options: Mapping | None = None) -> None:
         from array import array
 
         self.storage_options = storage_options  # to read a URL again (steps_of)
@@ -279,8 +279,8 @@ class Chunk:
                 blob = "".join(values)
             except TypeError:
                 blob = None
-            lengths = set(map(len, values)) if blob is not None else ()
-            if len(lengths) == 1 and blob.isascii():
+            lengths = set(map(len, values)) if blob is not None else set()
+            if blob is not None and len(lengths) == 1 and blob.isascii():
                 self.times.setdefault((which, lengths.pop()), []).append((blob, row0))
             else:
                 self.odd_times.append((which, row0, values))
@@ -363,7 +363,7 @@ def analyse_chunk(chunk: Chunk, offset: int) -> tuple[Any, dict[int, Analysis], 
                          fast_arr[r.tid] + offset, fast_arr[r.fallback] + offset) if chunk.frames else None
     chunk.cols = {}
     slow_analyses: dict[int, Analysis] = {}
-    parts = [frame]
+    parts: list = [frame]
     for local in r.fallback.tolist():  # cycles: the documents are read again (rare)
         slow_steps[fast[local]] = chunk.steps_of(fast[local])
     for t in sorted(slow_steps):
@@ -449,6 +449,10 @@ class _Pool:
 
     __slots__ = ("blob", "offsets", "strs", "values")
 
+    blob: str | None
+    offsets: np.ndarray | None
+    strs: list | None
+
     def __init__(self, strings: list, values: list, copy: bool = True) -> None:
         self.values = np.array(values, dtype=np.float64)
         if copy:
@@ -462,6 +466,7 @@ class _Pool:
     def strings(self, lo: int, hi: int) -> list:
         if self.strs is not None:
             return self.strs[lo:hi]
+        assert self.offsets is not None and self.blob is not None  # set together in __init__
         cuts = self.offsets[lo:hi + 1].tolist()
         blob = self.blob
         return [blob[a:b] for a, b in zip(cuts, cuts[1:])]
@@ -516,10 +521,9 @@ class Figures:
 
 
 def analysis_figures(a: Analysis) -> Figures:
-    valid = [s for s, ok in zip(a.start_us, a.valid) if ok]
     return Figures(
         valid_steps=a.valid_steps,
-        earliest_us=min(valid) if valid else None,
+        earliest_us=a.earliest_start_us,
         total_us=round(a.total_ms * 1000),
         path=list(a.critical_path),
         path_ms=[a.critical_ms[i] for i in a.critical_path],
@@ -546,7 +550,7 @@ def _bottlenecks(on: np.ndarray, tk: np.ndarray, crit: np.ndarray, ws: np.ndarra
     counts = np.bincount(group[picked], minlength=starts.shape[0])
     if (counts > 1).any():  # a tie on both: the smallest nodeId (exact string order)
         names = ids.take(on[picked])
-        chosen = {}
+        chosen: dict[int, tuple[int, str]] = {}
         for pos, g, name in zip(picked.tolist(), group[picked].tolist(), names):
             if g not in chosen or name < chosen[g][1]:
                 chosen[g] = (pos, name)

@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import polars as pl
 
@@ -120,7 +120,7 @@ class Comparison:
         )
 
 
-def compare(a: Any, b: Any, *, by: str = "node_id", storage_options: dict | None = None) -> Comparison:
+def compare(a: Any, b: Any, *, by: str = "node_id", storage_options: Mapping | None = None) -> Comparison:
     """Compare two traces or two sets per node (``by="node_id"`` or ``"name"``).
 
     Paths, directories, globs and URLs are loaded first (URLs with ``storage_options``).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import glob as _glob
 import os
-from typing import Iterable, Union
+from typing import Iterable, Union, Mapping
 
 from .. import _storage as storage
 
@@ -20,7 +20,7 @@ NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 PathInput = Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]]
 
 
-def expand_paths(inputs: PathInput, storage_options: dict | None = None) -> list[str]:
+def expand_paths(inputs: PathInput, storage_options: Mapping | None = None) -> list[str]:
     """Expand paths, directories (their trace files, sorted), globs and URLs into a file list.
 
     A path that does not exist is kept (it is reported as an error when read).
@@ -29,7 +29,7 @@ def expand_paths(inputs: PathInput, storage_options: dict | None = None) -> list
     return [source for source, _ in expand_sources(inputs, storage_options)]
 
 
-def expand_sources(inputs: PathInput, storage_options: dict | None = None, *, sizes: bool = False
+def expand_sources(inputs: PathInput, storage_options: Mapping | None = None, *, sizes: bool = False
                    ) -> list[tuple[str, int | None]]:
     """:func:`expand_paths` with each file's size: a listing's, or with ``sizes`` a local file's (else ``None``)."""
     if isinstance(inputs, (str, os.PathLike)):

@@ -8,7 +8,7 @@ code, so the figures, the JSON and the per-node table are the same.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Sequence, Mapping
 
 from .discover import PathInput, expand_sources
 from .traceset import TraceSet
@@ -22,7 +22,7 @@ def load_traces(
     progress: bool = True,
     workers: int = 1,
     frames: bool = True,
-    storage_options: dict | None = None,
+    storage_options: Mapping | None = None,
     client: Any = None,
     scheduler: str | None = None,
 ) -> TraceSet:
@@ -87,7 +87,7 @@ def load_traces(
                                    progress=progress, owned=owned)
 
 
-def as_trace_set(value: Any, *, purpose: str = "analyse", storage_options: dict | None = None) -> TraceSet:
+def as_trace_set(value: Any, *, purpose: str = "analyse", storage_options: Mapping | None = None) -> TraceSet:
     """A :class:`TraceSet` from a set, a ``Trace``, a path/directory/glob/URL, or a list of those."""
     from ..core.model import Trace
 

@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import polars as pl
 
@@ -33,7 +33,7 @@ _STATUS_UNSET, _STATUS_ERROR = 0, 2
 _SPAN_KIND_INTERNAL = 1
 
 
-def _as_set(value: Any, storage_options: dict | None = None):
+def _as_set(value: Any, storage_options: Mapping | None = None):
     from .dispatch import as_trace_set
 
     return as_trace_set(value, purpose="export", storage_options=storage_options)
@@ -41,7 +41,7 @@ def _as_set(value: Any, storage_options: dict | None = None):
 
 # ------------------------------------------------------------------ parquet
 def write_parquet(value: Any, directory: str | os.PathLike, *, hive: bool | None = None,
-                  storage_options: dict | None = None) -> dict[str, Any]:
+                  storage_options: Mapping | None = None) -> dict[str, Any]:
     """Write ``traces.parquet``, ``steps.parquet`` and ``nodes.parquet`` into ``directory``.
 
     With ``hive`` (the default when ``directory`` is a URL such as
@@ -144,7 +144,7 @@ def to_chrome_trace(value: Any) -> dict:
     return {"traceEvents": events, "displayTimeUnit": "ms", "otherData": {"exporter": _SCOPE}}
 
 
-def _write_text(text: str, path: str | os.PathLike, storage_options: dict | None) -> Any:
+def _write_text(text: str, path: str | os.PathLike, storage_options: Mapping | None) -> Any:
     """Write ``text`` as UTF-8 to a local path (returned as a ``Path``) or a URL (returned as given)."""
     from .. import _storage as storage
 
@@ -157,7 +157,7 @@ def _write_text(text: str, path: str | os.PathLike, storage_options: dict | None
     return target
 
 
-def write_chrome_trace(value: Any, path: str | os.PathLike, *, storage_options: dict | None = None) -> Any:
+def write_chrome_trace(value: Any, path: str | os.PathLike, *, storage_options: Mapping | None = None) -> Any:
     """Write :func:`to_chrome_trace` as JSON (opens in Perfetto and chrome://tracing); ``path`` may be a URL."""
     return _write_text(json.dumps(to_chrome_trace(value), ensure_ascii=False), path, storage_options)
 
@@ -237,7 +237,7 @@ def to_otlp(value: Any, *, service_name: str = "genesys-cloud-flow") -> dict:
     return {"resourceSpans": resource_spans}
 
 
-def write_otlp(value: Any, path: str | os.PathLike, *, storage_options: dict | None = None, **kwargs: Any) -> Any:
+def write_otlp(value: Any, path: str | os.PathLike, *, storage_options: Mapping | None = None, **kwargs: Any) -> Any:
     """Write :func:`to_otlp` as JSON; ``path`` may be a URL."""
     return _write_text(json.dumps(to_otlp(value, **kwargs), ensure_ascii=False), path, storage_options)
 

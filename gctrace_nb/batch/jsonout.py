@@ -46,7 +46,7 @@ def analysis_object(label: str, n: int, f: Figures) -> dict:
         "steps": n,
         "valid_steps": f.valid_steps,
         "accuracy_rate": round(f.valid_steps / n, 4) if n else 0.0,
-        "total_ms": f.total_us / 1000.0,
+        "total_ms": f.total_us / 1000,
         "critical_path": list(path),
         "critical_ms": dict(zip(path, f.critical_ms)),
         "bottleneck": {"node_id": bottleneck, "critical_ms": f.bottleneck_ms} if bottleneck is not None else None,

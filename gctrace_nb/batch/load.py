@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -26,7 +26,7 @@ CHUNK_STEPS = 200_000  # steps analysed together with step frames: bounds memory
 FIGURES_CHUNK_DIVISOR = 8
 
 def load_local(sources: list, *, progress: bool = True, workers: int = 1, frames: bool = True,
-               storage_options: dict | None = None) -> TraceSet:
+               storage_options: Mapping | None = None) -> TraceSet:
     """Read and analyse ``sources`` (expanded files, URLs or ``Trace`` objects) on this machine.
 
     ``workers > 1`` reads and analyses part of the files in that many - 1 extra
@@ -50,7 +50,7 @@ def load_local(sources: list, *, progress: bool = True, workers: int = 1, frames
             gc.enable()
 
 
-def load_part(sources: list, frames: bool = True, json_items: bool = False, storage_options: dict | None = None
+def load_part(sources: list, frames: bool = True, json_items: bool = False, storage_options: Mapping | None = None
               ) -> Any:
     """Worker entry point: load and analyse part of the files (no progress bar).
 
@@ -67,7 +67,7 @@ def load_part(sources: list, frames: bool = True, json_items: bool = False, stor
 
 
 def load_parallel(sources: list, progress: bool, workers: int, frames: bool, sink: Any = None,
-                  storage_options: dict | None = None) -> TraceSet:
+                  storage_options: Mapping | None = None) -> TraceSet:
     """Split the files by size; this process takes the first part, spawned workers the rest.
 
     With ``sink`` (a :class:`JsonItems`), every part's objects go to it in order;
@@ -101,8 +101,9 @@ def load_parallel(sources: list, progress: bool, workers: int, frames: bool, sin
     results: list = [None] * len(procs)
 
     def collect(k: int) -> None:  # read while we work, so a full pipe never blocks the worker
-        assert procs[k].stdout is not None
-        results[k] = procs[k].stdout.read()
+        stdout = procs[k].stdout
+        assert stdout is not None  # opened with stdout=PIPE
+        results[k] = stdout.read()
 
     readers = [threading.Thread(target=collect, args=(k,), daemon=True) for k in range(len(procs))]
     for reader in readers:
@@ -124,7 +125,15 @@ def load_parallel(sources: list, progress: bool, workers: int, frames: bool, sin
 
 def merge_sets(sets: list[TraceSet]) -> TraceSet:
     """One set from several loaded in order (trace ids shift by the traces before)."""
-    frames, labels, paths, lines, flow_ids, totals, figures, errors, python_path = [], [], [], [], [], [], [], [], []
+    frames: list = []
+    labels: list = []
+    paths: list = []
+    lines: list = []
+    flow_ids: list = []
+    totals: list = []
+    figures: list = []
+    errors: list = []
+    python_path: list = []
     for ts in sets:
         offset = len(labels)
         if ts._rows is not None:
@@ -151,7 +160,7 @@ def merge_sets(sets: list[TraceSet]) -> TraceSet:
 
 
 def load_sources(sources: list, progress: bool, frames: bool = True, sink: Any = None,
-                 storage_options: dict | None = None) -> TraceSet:
+                 storage_options: Mapping | None = None) -> TraceSet:
     """Read and analyse ``sources`` chunk by chunk.
 
     With ``sink`` (figures only), each chunk's figures go to ``sink(labels, totals,
@@ -160,7 +169,12 @@ def load_sources(sources: list, progress: bool, frames: bool = True, sink: Any =
     documents then (nothing outlives the chunk).
     """
     errors: list[tuple[str, str]] = []
-    labels, paths, lines, flow_ids, totals, parts = [], [], [], [], [], []
+    labels: list = []
+    paths: list = []
+    lines: list = []
+    flow_ids: list = []
+    totals: list = []
+    parts: list = []
     python_path: list[int] = []
     figures: list[Figures] = []
     keep = sink is None
@@ -205,7 +219,7 @@ def load_sources(sources: list, progress: bool, frames: bool = True, sink: Any =
 
 
 def stream_analysis_json(sources: list, write: Any, *, progress: bool = False, workers: int = 1,
-                         storage_options: dict | None = None) -> list:
+                         storage_options: Mapping | None = None) -> list:
     """Write the §5 objects of every trace in ``sources`` as JSON array items; return the errors.
 
     Nothing is kept: each chunk's objects are written through ``write(bytes)`` as soon

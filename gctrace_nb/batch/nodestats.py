@@ -108,7 +108,7 @@ def reduce_bucket(partials: Sequence[pl.DataFrame], values: Sequence[pl.DataFram
 
     merged = pl.concat(list(partials)).group_by("key").agg(pl.col(c).sum() for c in _SUMS)
     allv = pl.concat(list(values)).sort("key", "duration_us", "self_us")
-    q = []
+    q: list = []
     for col in ("duration", "self"):
         ms = (pl.col(f"{col}_us") / 1000.0).sort()
         q.extend(ms.quantile(p / 100, "linear").alias(f"{col}_p{p}_ms") for p in _QUANTILES)

@@ -2,16 +2,26 @@
 
 Never raises for bad input: a file that cannot be read becomes ``(path, reason)``. URLs
 (``s3://``, ``gs://``, ``https://``, ...) are fetched through :mod:`gctrace_nb._storage`,
-many at a time, and then read exactly as local files are."""
+many at a time, and then read exactly as local files are.
+
+Every reader here gives what :func:`gctrace_nb.core.documents.read_document`
+gives, or leaves the document to it. What the core decides on the text is
+decided once, before any decoder runs: only regular files are read
+(:func:`~gctrace_nb.core.documents.read_trace_file`), a document nested more
+than :data:`~gctrace_nb.core.documents.MAX_NESTING` deep is refused
+(:func:`~gctrace_nb.core.documents.too_deep`), an empty file is ``"empty file"``
+whatever its suffix (``.json`` or ``.ndjson``). orjson reads an integer beyond
+64 bits as a float (``10**30`` -> ``1e+30``, so an id ``flow:1e+30#0``); a
+document that may hold one goes to a reader that keeps it exact."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, Mapping
 
 
 from .. import _storage as storage
-from ..core.documents import find_steps, read_document
+from ..core.documents import TOO_DEEP, find_steps, parse_json, read_trace_file, too_deep
 from ..errors import StorageError, TraceFormatError
 from .discover import NDJSON_SUFFIXES
 
@@ -49,8 +59,10 @@ def _loads(data: bytes) -> Any:
 _TYPED_FIELDS = ("nodeId", "parentId", "startTime", "endTime", "status")
 TYPED_FRAME_FIELDS = ("errorMessage", "name", "nodeName", "actionName", "displayName", "label")
 _DECODERS: dict = {}
-_NESTING_MARGIN = 100  # recursion levels the typed reader leaves unused (see _decode_typed)
 _DIGIT_FLAGS = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))  # digit -> "1", else "0"
+#: orjson reads integers within 64 bits exactly; the longest such has 19 digits (-2**63, 2**64 - 1
+#: has 20 but is caught by its first 19). A run of this many digits sends a document elsewhere.
+_ORJSON_SAFE_DIGITS = 18
 
 
 def _typed_decoder(frames: bool):
@@ -76,27 +88,30 @@ def _typed_decoder(frames: bool):
     return dec
 
 
-def _long_digit_run(data: bytes) -> bool:
-    """True if ``data`` may hold more digits in a row than ``int()`` accepts from text.
+def _long_digit_run(data: bytes, limit: int | None = None) -> bool:
+    """True if ``data`` holds a run of more than ``limit`` digits (default: what ``int()`` accepts from text).
 
-    The standard library refuses such an integer (``ValueError``), and the core's
-    reader with it; msgspec would skip it in a key it does not read. Any run of
-    ``limit + 1`` digits covers a whole stretch ``[k*S, k*S + S]`` with
-    ``S = (limit + 1) // 2``: only those stretches are checked.
+    The standard library refuses an integer longer than ``int()`` takes
+    (``ValueError``), and the core's reader with it; msgspec would skip it in a
+    key it does not read. Any run of ``limit + 1`` digits covers two digits
+    ``S = (limit + 1) // 2`` apart at multiples of ``S``: when no such pair is
+    seen in every ``S``-th byte (the common case), no run is that long.
+
+    >>> _long_digit_run(b'{"flowId": 1000000000000000000000000000000}', 18)
+    True
+    >>> _long_digit_run(b'{"t": 1700000000000, "u": 1700000000001}', 18)
+    False
     """
     import sys
 
-    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()  # no limit before 3.10.7 / 3.11
+    if limit is None:
+        limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()  # no limit before 3.10.7 / 3.11
     if not limit or len(data) <= limit:
         return False
     stride = (limit + 1) // 2
-    flags = data[::stride].translate(_DIGIT_FLAGS)
-    k = flags.find(b"11")
-    while k >= 0:
-        if data[k * stride:(k + 1) * stride + 1].isdigit():
-            return True
-        k = flags.find(b"11", k + 1)
-    return False
+    if b"11" not in data[::stride].translate(_DIGIT_FLAGS):
+        return False
+    return b"1" * (limit + 1) in data.translate(_DIGIT_FLAGS)
 
 
 def _decode_typed(data: bytes, frames: bool) -> tuple[list, str | None] | None:
@@ -116,35 +131,18 @@ def _decode_typed(data: bytes, frames: bool) -> tuple[list, str | None] | None:
     head = data[:64].lstrip()[:1]
     if head not in (b"{", b"["):
         return None
-    import sys
-
     decoders = _typed_decoder(frames)
-    # msgspec, like json, counts nesting against the recursion limit, a few levels
-    # more generously. A document cannot nest deeper than it has brackets, so only
-    # one with that many (large traces) needs the limit lowered while msgspec
-    # decodes: then it gives up well before json would, and a deeply nested
-    # document goes to the general reader. The limit is process-wide, so the
-    # common small file never touches it.
-    limit = sys.getrecursionlimit()
-    lowered = data.count(b"[") + data.count(b"{") >= limit - _NESTING_MARGIN
-    if lowered:
-        try:
-            sys.setrecursionlimit(limit - _NESTING_MARGIN)
-        except (RecursionError, ValueError):  # already deeper than that
-            return None
+    # the caller refused anything nested deeper than MAX_NESTING: msgspec recurses safely
     try:
         if head == b"[":
             return decoders[1].decode(data), None
         doc = decoders[0].decode(data)
-    except Exception:  # not this shape, a type we do not take here, not strict JSON, too deep
+    except Exception:  # not this shape, a type we do not take here, not strict JSON
         return None
-    finally:
-        if lowered:
-            sys.setrecursionlimit(limit)
     return doc.steps, None if doc.metadata is None else doc.metadata.flow_id
 
 
-def read_file(path: str, typed: bool | None = None, data: Any = None, storage_options: dict | None = None
+def read_file(path: str, typed: bool | None = None, data: Any = None, storage_options: Mapping | None = None
               ) -> tuple[list[Doc], list[tuple[str, str]]]:
     """Read one file into trace documents and errors (never raises for bad input).
 
@@ -161,38 +159,44 @@ def read_file(path: str, typed: bool | None = None, data: Any = None, storage_op
             data = exc
     if isinstance(data, StorageError):
         return [], [(data.url, data.reason)]
-    label = path
-    if url:  # a signed URL's signature is not shown
-        label = storage.redact_url(path)
-        if not data.strip():
-            return [], [(label, "empty file")]
-    else:
+    label = storage.redact_url(path) if url else path  # a signed URL's signature is not shown
+    if not url:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError:
-            data = None
-    if data is not None and path.lower().endswith(NDJSON_SUFFIXES):
+            data = read_trace_file(path)  # a regular file, or a reason (a FIFO, /dev/zero: refused at once)
+        except TraceFormatError as exc:
+            return [], [(path, exc.reason)]
+    if not data.strip():  # the same for .json and .ndjson: a file holding no trace at all
+        return [], [(label, "empty file")]
+    if path.lower().endswith(NDJSON_SUFFIXES):
         return _read_ndjson(path, data, label=label)
-    if data is not None and typed is not None:
+    if too_deep(data):
+        return [], [(label, TOO_DEEP)]
+    if typed is not None:
         typed_doc = _decode_typed(data, typed)
         if typed_doc is not None:
             return [Doc(label, path, None, typed_doc[0], typed_doc[1], typed=True)], []
-    if data is not None:
-        try:
-            doc = find_steps(_loads(data), path)
-            return [Doc(label, path, None, doc.steps, _flow_id(doc.metadata))], []
-        except Exception:  # orjson refused, or no steps: the core's reader decides
-            pass
     try:
-        doc = read_document(data, name=label) if url else read_document(path)
+        doc, slow = _decode(data, label)
     except TraceFormatError as exc:
-        if data is not None and data.count(b"\n") > 0:
+        if data.count(b"\n") > 0:  # a .json file holding NDJSON
             docs, errors = _read_ndjson(path, data, strict=True, label=label)
             if docs and not errors:
                 return docs, errors
         return [], [(label, exc.reason)]
-    return [Doc(label, path, None, doc.steps, _flow_id(doc.metadata), slow=True)], []
+    return [Doc(label, path, None, doc.steps, _flow_id(doc.metadata), slow=slow)], []
+
+
+def _decode(data: bytes, label: str) -> tuple[Any, bool]:
+    """``(RawDocument, slow)`` of JSON text already checked for depth: orjson where it reads
+    what the standard library reads, else the core's reader (``slow``: e.g. lone surrogates)."""
+    if not _long_digit_run(data, _ORJSON_SAFE_DIGITS):
+        try:
+            value = _loads(data)
+        except Exception:  # orjson refused (NaN, lone surrogates, ...): the core's reader decides
+            pass
+        else:
+            return find_steps(value, label, checked=True), False
+    return find_steps(parse_json(data, label), label, checked=True), True
 
 
 def _read_ndjson(path: str, data: bytes, *, strict: bool = False, label: str | None = None
@@ -204,19 +208,18 @@ def _read_ndjson(path: str, data: bytes, *, strict: bool = False, label: str | N
         if not line.strip():
             continue
         label = f"{base}:{number}"
-        slow = False
         try:
-            doc = find_steps(_loads(line), label)
-        except Exception:
-            try:
-                doc = read_document(bytes(line), name=label)
-                slow = True
-            except TraceFormatError as exc:
-                errors.append((label, exc.reason))
-                if strict:
-                    return [], errors
-                continue
+            if too_deep(line):
+                raise TraceFormatError(TOO_DEEP, label)
+            doc, slow = _decode(line, label)
+        except TraceFormatError as exc:
+            errors.append((label, exc.reason))
+            if strict:
+                return [], errors
+            continue
         docs.append(Doc(label, path, number, doc.steps, _flow_id(doc.metadata), slow=slow))
+    if not docs and not errors:
+        errors.append((base, "empty file"))
     return docs, errors
 
 
@@ -228,7 +231,7 @@ class _NoBar:
         pass
 
 
-def with_data(sources: Sequence[Any], storage_options: dict | None) -> Iterator[tuple[Any, Any]]:
+def with_data(sources: Sequence[Any], storage_options: Mapping | None) -> Iterator[tuple[Any, Any]]:
     """``(source, data)``: URLs with their bytes (or the error), fetched many at a time
     just ahead of use (:func:`gctrace_nb._storage.read_many`); anything else with ``None``."""
     urls = [(s, None) for s in sources if isinstance(s, str) and storage.is_url(s)]
@@ -241,7 +244,7 @@ def with_data(sources: Sequence[Any], storage_options: dict | None) -> Iterator[
 
 
 def iter_docs(sources: Sequence[Any], progress: bool, errors: list, typed: bool | None = None,
-              storage_options: dict | None = None) -> Iterator[Doc]:
+              storage_options: Mapping | None = None) -> Iterator[Doc]:
     from ..core.model import Trace
 
     if progress:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class TraceSet:
         #: Trace ids analysed by the pure-Python path (cycles, non-object entries, ...).
         self.python_path: list[int] = []
         #: The fsspec options URLs were read with (to read a trace again; never shown).
-        self.storage_options: dict | None = None
+        self.storage_options: Mapping | None = None
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -8,7 +8,9 @@ sorted); several files, a directory or NDJSON go through the batch analysis
 (:mod:`gctrace_nb.batch.traceset`, same figures), and ``--summary`` prints the per-node table.
 URLs (``s3://bucket/prefix/``, ``gs://``, ``az://``, ``https://``) are read through
 fsspec with ``--storage-options``; ``--scheduler`` runs the batch on a Dask cluster
-(same output, byte for byte).
+(same output, byte for byte). ``-`` (the only FILE) reads one document from standard
+input. Anything that is not a regular file (a FIFO, ``/dev/zero``) is refused at once,
+exit status 2.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
 from .._text import escape_surrogates, for_terminal, one_line, printable
-from ..core.model import load_trace
 from ..errors import ClusterUnavailable, StorageError, TraceFormatError
+from ._files import STDIN, STDIN_LABEL, load_cli_trace
 from ._inputs import add_input_options, named, nothing_to_read, storage_options
 from ._process import auto_workers, tuned_for_batch
 from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
@@ -33,7 +35,8 @@ from .app import EXIT_ERROR, EXIT_INVALID, EXIT_OK
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="analyse saved trace files", description=__doc__.splitlines()[0])
     p.add_argument("files", nargs="+", metavar="FILE",
-                   help="trace documents (any shape the spec accepts): files, directories, globs or URLs")
+                   help="trace documents (any shape the spec accepts): files, directories, globs or URLs; "
+                        "- reads standard input")
     p.add_argument("--format", choices=("json", "text"), default="text", help="output format (default: text)")
     p.add_argument("--summary", action="store_true", help="print the per-node table over all traces instead")
     p.add_argument("--by", choices=("node_id", "name"), default=None,
@@ -47,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
 
     if getattr(args, "by", None) is not None and not args.summary:
         print("gctrace analyze: --by only applies to the per-node table: add --summary", file=sys.stderr)
+        return EXIT_INVALID
+    if STDIN in args.files and (len(args.files) > 1 or args.summary):
+        print(f"gctrace analyze: {STDIN} (standard input) is read only as the one FILE, without --summary",
+              file=sys.stderr)
         return EXIT_INVALID
     urls = [f for f in args.files if storage.is_url(f)]
     # one URL naming one object is read like one file (a prefix or a glob is a batch)
@@ -65,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     texts = []
     for path in args.files:
         try:
-            trace = load_trace(path, storage_options=options)
-            analysis_json = trace.analysis.to_json(trace.name if urls else path)
+            trace = load_cli_trace(path, storage_options=options)
+            analysis_json = trace.analysis.to_json(trace.name if urls else (STDIN_LABEL if path == STDIN else path))
         except StorageError as exc:
             if urls and _is_prefix(path, options):  # s3://bucket/prefix, without the "/"
                 with tuned_for_batch():
@@ -231,7 +238,7 @@ def _bytes_writer(out: Any):
         utf8 = raw is not None and codecs.lookup(out.encoding).name == "utf-8" and out.errors == "strict"
     except (AttributeError, LookupError, TypeError):
         utf8 = False
-    if utf8:
+    if utf8 and raw is not None:
         out.flush()
         return raw.write
     return lambda data: out.write(bytes(data).decode("utf-8"))

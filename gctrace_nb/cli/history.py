@@ -142,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
         _say(message)
         return code
 
-    for instance_id, exc in errors:
-        _say(f"instance {instance_id or '?'} skipped: {exc}")
+    for instance_id, reason in errors:
+        _say(f"instance {instance_id or '?'} skipped: {reason}")
     if not traces and not errors:
         _say("no flow instances matched (execution data is kept 10 days, and only once enabled in the org)")
     if traces.raw_paths:

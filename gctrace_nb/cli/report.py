@@ -32,7 +32,8 @@ __all__ = ["register", "run", "report_files"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write an HTML report of saved traces", description=__doc__.splitlines()[0])
-    p.add_argument("files", nargs="+", metavar="FILE", help="trace documents (any shape the spec accepts)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="trace documents (any shape the spec accepts); - reads standard input")
     p.add_argument("-o", "--output", default="report.html", metavar="PATH",
                    help="the HTML file to write (default: report.html)")
     p.add_argument("--cdn", action="store_true",
@@ -61,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
 def report_files(files: list[str], args: argparse.Namespace) -> int:
     """Load each file, write one page with a section per trace, print the page's path."""
-    from ..core.model import load_trace
     from ..errors import StorageError
     from ..report.trace import export_report
+    from ._files import load_cli_trace
 
     options = storage_options(args, "report")
     if options is None:
@@ -72,7 +73,7 @@ def report_files(files: list[str], args: argparse.Namespace) -> int:
     traces = []
     for path in files:
         try:
-            traces.append(load_trace(path, storage_options=options))
+            traces.append(load_cli_trace(path, storage_options=options))
         except (TraceFormatError, StorageError) as exc:
             _say(one_line(exc))
             status = EXIT_INVALID

@@ -7,8 +7,9 @@ hosts from ``--region`` or ``--api-url``/``--login-url`` (else ``GENESYS_REGION`
 to stdout. Exit status: 0 completed; 2 invalid input (nothing sent, or the
 service refused the request); 3 the job failed; 4 authentication or
 permission; 5 gave up (deadline, breaker, retries exhausted); 1 ``--save`` could not
-write (the result is still printed, posted and audited); 130 interrupted (Ctrl-C:
-the job keeps running on the server, and its id is printed).
+write, or audit lines could not be written (a full disk: said once on stderr); the
+result is still printed, posted and audited as far as the disk allows; 130 interrupted
+(Ctrl-C: the job keeps running on the server, and its id is printed).
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         _say(message)
         return code
 
+    from ..delivery import audit
+
+    lost_before = audit.lost_lines()
     status = EXIT_OK
     if args.save:  # a failed save must not lose the result: it is still printed, posted and audited
         try:
@@ -154,4 +158,6 @@ def run(args: argparse.Namespace) -> int:
         if webhook is not None:
             print(f"webhook: {'delivered' if webhook['delivered'] else 'not delivered'} "
                   f"(attempts {webhook['attempts']}, HTTP {webhook['status']})")
+    if audit.lost_lines() > lost_before:  # the handler said so once on stderr; do not end 0 as if all was kept
+        status = status or EXIT_ERROR
     return status

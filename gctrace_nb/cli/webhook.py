@@ -5,9 +5,13 @@
 signing secret comes only from ``GCTRACE_WEBHOOK_SECRET`` (never a flag: a
 command line is visible to every user of the machine).
 
-Exit status: 0 delivered (``flush``: the outbox is empty); 1 the receiver
-rejected a payload (4xx); 2 invalid input (bad file or URL, nothing sent);
-5 gave up for now (the payload waits in the outbox).
+Exit status: 0 delivered (``flush``: the outbox is empty); 1 a payload is
+neither delivered nor kept -- the receiver rejected it (4xx), or ``send`` could
+not write it to the outbox (a read-only or full state directory) or was told
+``--no-outbox``: its JSON then says ``"queued": false`` and holds the summary
+under ``"summary"``, to send again -- or audit lines could not be written;
+2 invalid input (bad file or URL, nothing sent); 5 gave up for now (the
+payload waits in the outbox).
 
 Other commands (``gctrace trace``) reuse :func:`add_cli_arguments` and
 :func:`deliver_for_cli` for their ``--webhook URL`` option.
@@ -24,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from .._text import one_line
 from ..ui.messages import delivery_error_line
 from .app import EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_OK
 
@@ -39,6 +44,9 @@ def _add_delivery_options(p: argparse.ArgumentParser, *, prefix: str = "") -> No
                    help="seconds per webhook attempt (default: 10)")
     p.add_argument(f"--{prefix}max-attempts", type=int, default=5, metavar="N",
                    help="webhook attempts per payload, the first included (default: 5)")
+    p.add_argument("--allow-http", action="store_const", const=True, default=None,
+                   help="accept a plain http:// URL to another host (an internal receiver); "
+                        "default: $GCTRACE_WEBHOOK_ALLOW_HTTP, else https only (http only to this machine)")
 
 
 def _add_dirs(p: argparse.ArgumentParser) -> None:
@@ -55,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.required = True
 
     send = actions.add_parser("send", help="post the summary of a saved trace")
-    send.add_argument("file", metavar="FILE", help="a trace document (saved trace, steps list or job response)")
+    send.add_argument("file", metavar="FILE",
+                      help="a trace document (saved trace, steps list or job response); - reads standard input")
     send.add_argument("--url", default=os.environ.get("GCTRACE_WEBHOOK_URL"),
                       help="receiver URL (default: $GCTRACE_WEBHOOK_URL)")
     send.add_argument("--status", choices=("completed", "failed"), default=None,
@@ -120,38 +129,54 @@ def run(args: argparse.Namespace) -> int:
     if args.max_attempts < 1 or args.timeout <= 0:
         print("gctrace webhook: --max-attempts must be >= 1 and --timeout > 0", file=sys.stderr)
         return EXIT_INVALID
+    from ..delivery import audit
+
+    lost_before = audit.lost_lines()
     with audit_for_cli(args):
-        if args.webhook_command == "send":
-            return _send(args)
-        return _flush(args)
+        status = _send(args) if args.webhook_command == "send" else _flush(args)
+    if audit.lost_lines() > lost_before:  # said once on stderr by the audit handler
+        status = status or EXIT_ERROR
+    return status
 
 
 def _send(args: argparse.Namespace) -> int:
-    from .. import load_trace
+    from ..delivery.webhook import Outbox, WebhookSender, build_summary
     from ..errors import TraceFormatError, WebhookError
-    from ..delivery.webhook import Outbox, post_summary
+    from ._files import load_cli_trace
 
     if not args.url:
         print("gctrace webhook send: no URL (give --url or set GCTRACE_WEBHOOK_URL)", file=sys.stderr)
         return EXIT_INVALID
     try:
-        trace = load_trace(args.file)
+        trace = load_cli_trace(args.file)
     except TraceFormatError as exc:
-        print(f"gctrace webhook send: {exc}", file=sys.stderr)
+        print(f"gctrace webhook send: {one_line(exc)}", file=sys.stderr)
         return EXIT_INVALID
+    payload = build_summary(trace, status=args.status)
     try:
-        result = post_summary(trace, args.url, status=args.status,
-                              outbox=None if args.no_outbox else Outbox(args.state_dir),
-                              timeout=args.timeout, max_attempts=args.max_attempts)
+        sender = WebhookSender(args.url, outbox=None if args.no_outbox else Outbox(args.state_dir),
+                               timeout=args.timeout, max_attempts=args.max_attempts, allow_http=args.allow_http)
     except WebhookError as exc:
         print(f"gctrace webhook send: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    _print(_clean(result.to_json()))
+    with sender:
+        result = sender.send(payload)
+    out = _clean(result.to_json())
     if result.delivered:
+        _print(out)
         return EXIT_OK
-    print(f"gctrace webhook send: not delivered: {delivery_error_line(result.error)}"
-          + ("; kept in the outbox for `gctrace webhook flush`" if result.queued else ""), file=sys.stderr)
-    return EXIT_ERROR if result.rejected else EXIT_GAVE_UP
+    if result.queued:
+        _print(out)
+        print(f"gctrace webhook send: not delivered: {delivery_error_line(result.error)}; "
+              "kept in the outbox for `gctrace webhook flush`", file=sys.stderr)
+        return EXIT_GAVE_UP
+    # nothing keeps this summary: print it, so it can be sent again
+    out["summary"] = payload
+    _print(out)
+    print(f"gctrace webhook send: not delivered: {delivery_error_line(result.error)}; not in the outbox"
+          + ("" if result.rejected or args.no_outbox else " (it could not be written there)")
+          + "; the summary is printed under \"summary\"", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _flush(args: argparse.Namespace) -> int:
@@ -159,7 +184,7 @@ def _flush(args: argparse.Namespace) -> int:
     from ..delivery.webhook import Outbox, flush_outbox
 
     try:
-        result = flush_outbox(Outbox(args.state_dir), wait=False, timeout=args.timeout,
+        result = flush_outbox(Outbox(args.state_dir), wait=False, timeout=args.timeout, allow_http=args.allow_http,
                               max_attempts=args.max_attempts)
     except WebhookError as exc:  # another flush holds the lock
         print(f"gctrace webhook flush: {exc}", file=sys.stderr)
@@ -184,6 +209,9 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
                    help="seconds per webhook attempt (default: 10)")
     g.add_argument("--webhook-max-attempts", type=int, default=5, metavar="N",
                    help="webhook attempts before the summary goes to the outbox (default: 5)")
+    g.add_argument("--webhook-allow-http", action="store_const", const=True, default=None,
+                   help="accept a plain http:// URL to another host (an internal receiver); "
+                        "default: $GCTRACE_WEBHOOK_ALLOW_HTTP, else https only (http only to this machine)")
     g.add_argument("--state-dir", default=None, metavar="DIR",
                    help="where the webhook outbox lives (default: $GCTRACE_STATE_DIR or ~/.local/state/gctrace_nb)")
     g.add_argument("--audit-dir", default=None, metavar="DIR",
@@ -207,6 +235,7 @@ def deliver_for_cli(trace: "Trace", args: argparse.Namespace, *, status: str | N
         result = post_summary(
             trace, url, status=status, outbox=Outbox(getattr(args, "state_dir", None)),
             timeout=getattr(args, "webhook_timeout", 10.0), max_attempts=getattr(args, "webhook_max_attempts", 5),
+            allow_http=getattr(args, "webhook_allow_http", None),
         )
     except (WebhookError, ValueError) as exc:  # a bad URL or option: report it, the trace still stands
         return {"delivered": False, "attempts": 0, "status": None, "error": str(exc)}

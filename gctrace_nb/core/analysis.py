@@ -61,8 +61,12 @@ _NO_PARENT = -2
 
 
 def ms(micros: int | float) -> float:
-    """Microseconds to milliseconds rounded to 3 decimals, the spec's output unit."""
-    return round(micros / 1000.0, 3)
+    """Microseconds to milliseconds rounded to 3 decimals, the spec's output unit.
+
+    ``micros / 1000`` on an int is exact before it rounds; ``micros / 1000.0`` would
+    first turn a count past 2**53 µs (285 years) into a float and lose its last digits.
+    """
+    return round(micros / 1000, 3)
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,11 @@ class Analysis:
     @property
     def failed(self) -> bool:
         return bool(self.failed_nodes)
+
+    @cached_property
+    def earliest_start_us(self) -> int | None:
+        """The earliest valid start (spec §3: ``total_ms`` is measured from it); ``None`` with no valid step."""
+        return min((s for s, ok in zip(self.start_us, self.valid) if ok and s is not None), default=None)
 
     @property
     def anomaly_count(self) -> int:

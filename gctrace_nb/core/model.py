@@ -12,13 +12,13 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .analysis import Analysis, analyze_steps
-from .documents import SAVED_FORMAT, Source, read_document
 from .._redact import drop_secrets
-from ..errors import TraceFormatError
 from .._text import escape_surrogates
+from ..errors import TraceFormatError
+from .documents import SAVED_FORMAT, Source, check_document, read_document
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
@@ -47,6 +47,15 @@ class TraceMetadata:
     retrieval_latency_ms: float | None = None
     correlation_ids: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Checked where text enters, like the steps: lone surrogates escaped, no endless nesting.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (str, dict, list, tuple)):
+                checked = check_document(value, "metadata")
+                if checked is not value:
+                    object.__setattr__(self, f.name, checked)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -97,23 +106,47 @@ class Trace:
     def __init__(self, steps: list, metadata: TraceMetadata | None = None, *, name: str | None = None) -> None:
         if not isinstance(steps, list):
             raise TraceFormatError(f"steps must be a list, got {type(steps).__name__}", name)
+        # the steps are checked as any document is (too deep, self-containing: refused here, not
+        # later in .steps or save(); lone surrogates escaped once, for every view)
+        self._init(check_document(steps, name), metadata, name)
+
+    def _init(self, steps: list, metadata: TraceMetadata | None, name: str | None) -> None:
         self.raw_steps = steps
         self.metadata = metadata or TraceMetadata()
         self.name = name
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def from_document(cls, source: Source, *, metadata: TraceMetadata | None = None, name: str | None = None) -> "Trace":
-        """Read any trace document shape (path, JSON text/bytes, parsed object).
+    def from_document(
+        cls,
+        source: Source | None = None,
+        *,
+        metadata: TraceMetadata | None = None,
+        name: str | None = None,
+        text: str | None = None,
+    ) -> "Trace":
+        """Read any trace document shape: a path (any ``str``), JSON bytes, a parsed object, or ``text=``.
 
         Metadata stored in the document is used unless ``metadata`` is given.
         """
-        doc = read_document(source, name=name)
+        doc = read_document(source, name=name, text=text)
         meta = metadata or TraceMetadata.from_json(doc.metadata)
         if metadata is None and doc.shape == "execution_history":
             meta = replace(meta, source="history")
         label = name or doc.path
-        return cls(doc.steps, meta, name=label)
+        trace = cls.__new__(cls)
+        trace._init(doc.steps, meta, label)  # read_document checked the whole document
+        return trace
+
+    @classmethod
+    def from_json_text(cls, text: str, *, name: str | None = None) -> "Trace":
+        """Read a trace from JSON text held in a ``str`` (a ``str`` given to :func:`load_trace` is a path).
+
+        Example:
+            >>> Trace.from_json_text('[{"nodeId": "a", "startTime": 0, "endTime": 5}]').analysis.total_ms
+            5.0
+        """
+        return cls.from_document(text=text, name=name)
 
     # ---------------------------------------------------------------- derive
     @cached_property
@@ -205,8 +238,18 @@ class Trace:
         )
 
 
-def load_trace(source: Source, *, name: str | None = None, storage_options: dict | None = None) -> Trace:
-    """Load a trace from a path, a URL, JSON text or bytes, or a parsed list/dict.
+def load_trace(
+    source: Source | None = None,
+    *,
+    name: str | None = None,
+    text: str | None = None,
+    storage_options: Mapping | None = None,
+) -> Trace:
+    """Load a trace from a path, a URL, JSON bytes, a parsed list/dict, or JSON text given as ``text=``.
+
+    A ``str`` is always a path or a URL (``"[prod] trace.json"`` is a file name,
+    not JSON); JSON text held in a ``str`` goes in ``text=`` (or
+    :meth:`Trace.from_json_text`). Only a regular file is read.
 
     A URL (``s3://bucket/a.json``, ``gs://``, ``az://``, ``abfs://``, ``https://``,
     ``file://``) is read through fsspec with ``storage_options`` (and the
@@ -214,17 +257,19 @@ def load_trace(source: Source, *, name: str | None = None, storage_options: dict
     (an ``OSError``) names it when it cannot be read.
 
     Raises :class:`~gctrace_nb.errors.TraceFormatError` naming the file and
-    what was wrong when the input holds no steps list.
+    what was wrong: no steps list, not JSON, not a regular file, nested more
+    than :data:`~gctrace_nb.core.documents.MAX_NESTING` levels, a parsed object
+    that contains itself.
     """
     from .. import _storage as storage
 
-    if isinstance(source, str) and storage.is_url(source):
+    if isinstance(source, str) and text is None and storage.is_url(source):
         label = name or storage.redact_url(source)
         data = storage.read_bytes(source, storage_options)
         if not data.strip():
             raise TraceFormatError("empty file", label)
         return Trace.from_document(data, name=label)
-    return Trace.from_document(source, name=name)
+    return Trace.from_document(source, name=name, text=text)
 
 
 def save_trace(trace: Trace, path: str | os.PathLike) -> Path:

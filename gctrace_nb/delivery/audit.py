@@ -15,6 +15,12 @@ safe to append to the same directory, which renaming rotation
 (:class:`logging.handlers.TimedRotatingFileHandler`) is not. Files older than
 the retention (90 days) are removed when the handler opens a new day.
 
+A line is written whole or not at all: appends take a short ``flock``, a torn
+last line left by a killed process is ended before the next line, and a write
+that fails half-way (a full disk) is cut back. A line that cannot be written
+is counted (:func:`lost_lines`) and reported once, in one line on stderr,
+never as a traceback per line.
+
 Secrets are kept out by construction: the formatter masks any key that names
 a credential (``token``, ``secret``, ``authorization``, ``password``, ...) at
 any depth, masks ``Bearer``/``Basic`` credentials inside any string, and the
@@ -42,8 +48,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Final, Iterable, Mapping
 
-from .._time import iso_utc
 from .._redact import redact
+from .._time import iso_utc
+
+try:  # POSIX; elsewhere a line is appended without the inter-process lock
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..core.model import Trace
@@ -52,6 +63,7 @@ __all__ = [
     "AUDIT_LOGGER",
     "RETENTION_DAYS",
     "AuditFormatter",
+    "append_line",
     "DailyAuditHandler",
     "audit_error",
     "audit_event",
@@ -59,6 +71,7 @@ __all__ = [
     "configure_audit_log",
     "default_audit_dir",
     "default_state_dir",
+    "lost_lines",
     "redact",
     "trace_status",
 ]
@@ -143,6 +156,56 @@ class AuditFormatter(logging.Formatter):
         return json.dumps(redact(data), ensure_ascii=False, default=str, allow_nan=False)
 
 
+#: Audit lines lost since the process started (see :func:`lost_lines`).
+_lost_lines = 0
+_write = os.write  # the one call that writes audit bytes (tests inject a failing one)
+
+
+def lost_lines() -> int:
+    """How many audit lines could not be written since the process started.
+
+    A caller compares the count before and after its work: the CLI exits 1
+    when it grew, after saying so once on stderr.
+    """
+    return _lost_lines
+
+
+def append_line(fd: int, data: bytes) -> None:
+    """Append one line (``data`` ends with a newline) to ``fd`` whole, or not at all.
+
+    ``fd`` is open ``O_RDWR | O_APPEND``. Under an exclusive ``flock`` (several
+    processes may share a day's file): a torn last line (a process killed
+    mid-write) is ended with a newline first,
+    so this line never runs into it; a write that fails half-way (a full disk)
+    is cut back to where it began, so no partial line is left for the next one.
+    """
+    locked = False
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            locked = True
+        except OSError:  # a file system without locks: append without one
+            pass
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[_write(fd, view):]
+        except BaseException:
+            try:  # part of it may have gone in (we hold the lock: any growth is ours): take it out
+                if os.fstat(fd).st_size > size:
+                    os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise
+    finally:
+        if locked:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 _iso = iso_utc  # epoch seconds -> ISO-8601 UTC
 
 
@@ -172,6 +235,8 @@ class DailyAuditHandler(logging.Handler):
         self.retention_days = retention_days
         self._day: _dt.date | None = None
         self._fd: int | None = None
+        #: Lines this handler could not write (a full disk, a read-only file system).
+        self.lost = 0
         self.setFormatter(AuditFormatter())
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.remove_expired()
@@ -216,17 +281,30 @@ class DailyAuditHandler(logging.Handler):
             line = self.format(record)
             if day != self._day or self._fd is None:
                 self._close_stream()
-                self._fd = os.open(self._path_for(day), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                self._fd = os.open(self._path_for(day), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
                 self._day = day
                 self.remove_expired(day)
-            # One write() per line on an O_APPEND descriptor: lines from several
-            # processes sharing the file never interleave (a buffered stream may
-            # split a long line into several writes).
-            data = memoryview((line + "\n").encode("utf-8"))
-            while data:
-                data = data[os.write(self._fd, data):]
+            append_line(self._fd, (line + "\n").encode("utf-8"))
         except Exception:  # logging must never break the caller
             self.handleError(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Count the line as lost and say so once, in one line, on stderr (no traceback per line).
+
+        :func:`lost_lines` tells a caller (the CLI's exit status) how many were lost.
+        """
+        global _lost_lines
+        _lost_lines += 1
+        self.lost += 1
+        if self.lost > 1 or not logging.raiseExceptions:
+            return
+        exc = sys.exc_info()[1]
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        try:
+            sys.stderr.write(f"gctrace_nb: audit log lines are being lost: cannot write to {self.directory} "
+                             f"({reason}); later failures are not repeated\n")
+        except (OSError, ValueError, AttributeError):  # no stderr to tell
+            pass
 
     def _close_stream(self) -> None:
         if self._fd is not None:

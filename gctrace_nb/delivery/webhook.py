@@ -7,9 +7,13 @@ The pieces, in the order a summary travels:
 2. :class:`WebhookSender` serialises it *once* to bytes and POSTs those
    bytes, retrying 408/425/429 (honouring ``Retry-After``), 5xx, timeouts and
    connection errors with capped exponential backoff and full jitter. Every
-   attempt carries the same ``Idempotency-Key``; with a secret, every attempt
-   carries ``X-Gctrace-Signature-256: sha256=<hex HMAC-SHA256 of the body>``.
-   Any other 4xx (and a 3xx: redirects are not followed, since requests would
+   attempt carries the same ``Idempotency-Key`` (also as ``webhook-id``) and
+   its own ``webhook-timestamp``; with a secret, every attempt is signed the
+   Standard Webhooks way (``webhook-signature``, over id, timestamp and body:
+   a captured delivery cannot be replayed later) and, for receivers already
+   checking it, with ``X-Gctrace-Signature-256`` (:mod:`.signing`). The URL is
+   ``https://``; plain ``http://`` only to this machine, or with an explicit
+   opt-in for an internal receiver. Any other 4xx (and a 3xx: redirects are not followed, since requests would
    turn the POST into a GET) is a *rejection*: not retried, reported.
 3. A payload still undelivered after its retries (not a rejected one: the same
    bytes would be rejected again) goes to the :class:`Outbox`, a JSON-lines
@@ -39,28 +43,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hmac
 import json
 import logging
 import os
 import random
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, replace
-from hashlib import sha256
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Final, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Final, Mapping
 from urllib.parse import urlsplit
 
 from . import audit
 from .._time import iso_utc
 from ..errors import WebhookError
+from .outbox import OUTBOX_FILE, Outbox, OutboxRecord, _locked
+from .signing import SIGNATURE_HEADER, sign, signature_headers, verify_signature, verify_standard
 from ..api.retry import parse_retry_after
-
-try:  # POSIX; on Windows the outbox works without inter-process locking.
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:  # pragma: no cover
     import requests
@@ -68,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..core.model import Trace
 
 __all__ = [
+    "OUTBOX_FILE",
     "SCHEMA_VERSION",
     "SIGNATURE_HEADER",
     "SUMMARY_STATUSES",
@@ -76,7 +75,7 @@ __all__ = [
     "FlushResult",
     "Outbox",
     "OutboxRecord",
-        "WebhookSender",
+    "WebhookSender",
     "build_summary",
     "flush_outbox",
     "post_summary",
@@ -84,17 +83,17 @@ __all__ = [
     "sign",
     "trace_status",
     "verify_signature",
+    "verify_standard",
 ]
 
 SCHEMA_VERSION: Final = 1
-SIGNATURE_HEADER: Final = "X-Gctrace-Signature-256"
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+ALLOW_HTTP_ENV: Final = "GCTRACE_WEBHOOK_ALLOW_HTTP"
 SECRET_ENV: Final = "GCTRACE_WEBHOOK_SECRET"
 URL_ENV: Final = "GCTRACE_WEBHOOK_URL"
 SUMMARY_STATUSES: Final = ("completed", "failed")  # the debug job's own end states
 # 408 Request Timeout and 425 Too Early say "try again", like 429 and 5xx.
 RETRY_STATUSES: Final = frozenset({408, 425, 429})
-OUTBOX_FILE: Final = "webhook-outbox.jsonl"
 
 trace_status = audit.trace_status
 
@@ -170,22 +169,6 @@ def serialize(payload: Mapping[str, Any]) -> bytes:
         raise WebhookError(f"summary is not serialisable as JSON: {exc}") from exc
 
 
-def sign(body: bytes, secret: str | bytes) -> str:
-    """Return the signature header value: ``sha256=`` + hex HMAC-SHA256 of ``body``.
-
-    Example:
-        >>> sign(b"{}", "s3cret")
-        'sha256=adbde1ce40c89c14215687d5d762a47df6dfaefcfad61e2e86718ffc8498571b'
-    """
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    return "sha256=" + hmac.new(key, body, sha256).hexdigest()
-
-
-def verify_signature(body: bytes, header: str | None, secret: str | bytes) -> bool:
-    """Return True when ``header`` is the signature of ``body`` (constant-time compare)."""
-    return header is not None and hmac.compare_digest(sign(body, secret), header)
-
-
 def _safe_url(url: str) -> str:
     """Scheme, host and port only: a webhook URL's path or query may itself be a secret."""
     parts = urlsplit(url)
@@ -195,10 +178,36 @@ def _safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}" + ("/…" if parts.path not in ("", "/") or parts.query else "/")
 
 
-def _check_url(url: str) -> None:
+def allow_http_from_env() -> bool:
+    """Whether ``GCTRACE_WEBHOOK_ALLOW_HTTP`` opts in to plain ``http://`` receivers off this machine."""
+    return os.environ.get(ALLOW_HTTP_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_url(url: str, allow_http: bool = False) -> None:
+    """An ``https://`` URL; plain ``http://`` only for a loopback host, or with the opt-in.
+
+    Summaries and their signatures sent in clear text can be read and replayed
+    by anyone on the path: the same rule as for the API and login hosts.
+    """
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError(f"webhook URL must be http(s)://host/..., got {_safe_url(str(url))!r}")
+    if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
+        raise WebhookError(
+            f"webhook URL {_safe_url(url)!r} uses plain http to a host that is not this machine: use https, "
+            f"or opt in for an internal receiver (allow_http=True, --allow-http, {ALLOW_HTTP_ENV}=1)"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # ------------------------------------------------------------------- delivery
@@ -267,7 +276,9 @@ class DeliveryResult:
 def _new_session() -> "requests.Session":
     import requests
 
-    return requests.Session()
+    from .. import _http
+
+    return _http.guard(requests.Session())
 
 
 class WebhookSender:
@@ -277,14 +288,16 @@ class WebhookSender:
         url: the receiver, ``http(s)://``.
         secret: HMAC key; default ``GCTRACE_WEBHOOK_SECRET`` (unset or empty: no signature).
         session: a :class:`requests.Session` to send through (default: one of its own).
-        timeout: seconds for connecting and for reading the answer, per attempt.
+        timeout: seconds for a whole attempt (connecting, sending, and reading the whole answer).
         max_attempts: attempts per payload, the first included.
         backoff: waits between attempts (:class:`Backoff`).
         sleep, clock, rng: injected ``time.sleep``, ``time.time`` and ``random.random``.
         outbox: where undelivered payloads go (``None``: nowhere).
+        allow_http: accept a plain ``http://`` URL to a host other than this machine
+            (default: ``GCTRACE_WEBHOOK_ALLOW_HTTP``); for an internal receiver only.
 
     Raises:
-        WebhookError: ``url`` is not an http(s) URL.
+        WebhookError: ``url`` is not an http(s) URL, or plain http to another host without the opt-in.
     """
 
     def __init__(
@@ -300,8 +313,9 @@ class WebhookSender:
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         outbox: "Outbox | None" = None,
+        allow_http: bool | None = None,
     ) -> None:
-        _check_url(url)
+        _check_url(url, allow_http_from_env() if allow_http is None else allow_http)
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if timeout <= 0:
@@ -331,8 +345,13 @@ class WebhookSender:
     # -- session lifetime
     @property
     def session(self) -> "requests.Session":
+        """The session posts go through; its timeout bounds each whole attempt (:mod:`gctrace_nb._http`)."""
         if self._session is None:
             self._session = _new_session()
+        else:
+            from .. import _http
+
+            _http.guard(self._session)
         return self._session
 
     def close(self) -> None:
@@ -361,8 +380,9 @@ class WebhookSender:
             result = self.deliver(body, idempotency_key=key)
         except BaseException:
             if self.outbox is not None:
-                self.outbox.append(self.url, body, key)
-                _audit_outcome("webhook_queued", self.url, key, logging.ERROR, error="interrupted")
+                with contextlib.suppress(OSError):  # the interruption is what the caller must see
+                    self.outbox.append(self.url, body, key)
+                    _audit_outcome("webhook_queued", self.url, key, logging.ERROR, error="interrupted")
             raise
         if not result.delivered and not result.rejected and self.outbox is not None:
             try:
@@ -382,18 +402,12 @@ class WebhookSender:
         """POST the exact ``body`` until accepted, rejected or out of attempts (no outbox)."""
         import requests
 
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "gctrace_nb-webhook",
-            IDEMPOTENCY_HEADER: idempotency_key,
-        }
-        if self._secret is not None:
-            headers[SIGNATURE_HEADER] = sign(body, self._secret)
         status: int | None = None
         error: str | None = None
         attempt = 0
         for attempt in range(1, self.max_attempts + 1):
             retry_after: float | None = None
+            headers = self._headers(body, idempotency_key)  # signed anew: the timestamp is this attempt's
             try:
                 response = self.session.post(
                     self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
@@ -436,6 +450,18 @@ class WebhookSender:
         _audit_outcome("webhook_gave_up", self.url, idempotency_key, logging.ERROR,
                        attempts=attempt, http_status=status, error=error)
         return DeliveryResult(False, attempt, status, error, idempotency_key)
+
+    def _headers(self, body: bytes, idempotency_key: str) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "gctrace_nb-webhook",
+            IDEMPOTENCY_HEADER: idempotency_key,
+            "webhook-id": idempotency_key,
+            "webhook-timestamp": str(int(self.clock())),
+        }
+        if self._secret is not None:
+            headers.update(signature_headers(body, idempotency_key, self._secret, timestamp=self.clock()))
+        return headers
 
     def _describe(self, exc: BaseException) -> str:
         """Name the failure without the URL's path or query (they may hold a token)."""
@@ -484,44 +510,7 @@ def post_summary(
         return sender.send(payload)
 
 
-# --------------------------------------------------------------------- outbox
-@dataclass(frozen=True)
-class OutboxRecord:
-    """One undelivered payload: everything needed to send it again, except the secret."""
-
-    url: str
-    body: str
-    idempotency_key: str
-    created: str
-    attempts: int = 0
-    last_status: int | None = None
-    last_error: str | None = None
-    version: int = field(default=1)
-
-    def to_line(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
-
-    @classmethod
-    def from_line(cls, line: str) -> "OutboxRecord | None":
-        """Parse a line; ``None`` for a torn or foreign line (kept in the file as it is)."""
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                return None
-            return cls(
-                url=str(data["url"]),
-                body=str(data["body"]),
-                idempotency_key=str(data["idempotency_key"]),
-                created=str(data.get("created", "")),
-                attempts=int(data.get("attempts") or 0),
-                last_status=data.get("last_status"),
-                last_error=data.get("last_error"),
-                version=int(data.get("version") or 1),
-            )
-        except (ValueError, KeyError, TypeError):
-            return None
-
-
+# --------------------------------------------------------------------- flush
 @dataclass(frozen=True)
 class FlushResult:
     """What a flush did: delivered and rejected records, and how many remain."""
@@ -538,157 +527,6 @@ class FlushResult:
             "failed": self.failed.to_json() if self.failed else None,
             "remaining": self.remaining,
         }
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _locked(path: Path, *, blocking: bool = True) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (released by the kernel if the process dies)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if fcntl is not None:
-            flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
-            try:
-                fcntl.flock(fd, flags)
-            except BlockingIOError as exc:
-                raise WebhookError(f"another process holds {path.name}: a flush is already running") from exc
-        yield
-    finally:
-        os.close(fd)  # closing drops the lock
-
-
-class Outbox:
-    """A durable queue of undelivered payloads: ``<state_dir>/webhook-outbox.jsonl``.
-
-    Appends are written, flushed and fsync'd before :meth:`append` returns.
-    Removals rewrite the file through a temporary file and :func:`os.replace`.
-    Both take a short lock (``webhook-outbox.lock``) so an append during a
-    flush is never overwritten; :func:`flush_outbox` also holds
-    ``webhook-flush.lock`` for its whole run so two flushes never interleave.
-    """
-
-    def __init__(self, state_dir: str | os.PathLike[str] | None = None) -> None:
-        self.directory = Path(state_dir) if state_dir is not None else audit.default_state_dir()
-        self.path = self.directory / OUTBOX_FILE
-        self._lock_path = self.directory / "webhook-outbox.lock"
-        self.flush_lock_path = self.directory / "webhook-flush.lock"
-
-    def __repr__(self) -> str:
-        return f"<Outbox {self.path}>"
-
-    def _ensure_dir(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    def append(
-        self,
-        url: str,
-        body: bytes | str,
-        idempotency_key: str,
-        *,
-        attempts: int = 0,
-        last_status: int | None = None,
-        last_error: str | None = None,
-        created: str | None = None,
-    ) -> OutboxRecord:
-        """Add a payload to the end of the outbox, durably; return the record."""
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-        record = OutboxRecord(
-            url=url,
-            body=text,
-            idempotency_key=idempotency_key,
-            created=created or iso_utc(),
-            attempts=attempts,
-            last_status=last_status,
-            last_error=last_error,
-        )
-        self._ensure_dir()
-        with _locked(self._lock_path):
-            existed = self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                prefix = b""
-                size = os.fstat(fd).st_size
-                if size:  # a torn last line (a crash mid-append) must not swallow this record
-                    os.lseek(fd, size - 1, os.SEEK_SET)
-                    if os.read(fd, 1) != b"\n":
-                        prefix = b"\n"
-                data = prefix + record.to_line().encode("utf-8") + b"\n"
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if not existed:
-                _fsync_dir(self.directory)
-        return record
-
-    def _read_lines(self) -> list[str]:
-        try:
-            with open(self.path, encoding="utf-8", newline="\n") as fh:
-                return [line.rstrip("\n") for line in fh if line.strip()]
-        except FileNotFoundError:
-            return []
-
-    def records(self) -> list[OutboxRecord]:
-        """Return the queued records, oldest first (unreadable lines are skipped, not lost)."""
-        if not self.path.exists():
-            return []
-        with _locked(self._lock_path):
-            lines = self._read_lines()
-        return [r for r in map(OutboxRecord.from_line, lines) if r is not None]
-
-    def __len__(self) -> int:
-        return len(self.records())
-
-    def _rewrite(self, change: Callable[[str, OutboxRecord | None], str | None]) -> None:
-        """Rewrite the file line by line through ``change`` (``None`` drops a line), atomically."""
-        with _locked(self._lock_path):
-            lines = self._read_lines()
-            kept = []
-            for line in lines:
-                new = change(line, OutboxRecord.from_line(line))
-                if new is not None:
-                    kept.append(new)
-            if kept == lines:
-                return
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write("".join(line + "\n" for line in kept))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            _fsync_dir(self.directory)
-
-    def remove(self, idempotency_key: str) -> None:
-        """Drop every record with this key (they are the same payload)."""
-        self._rewrite(lambda line, rec: None if rec is not None and rec.idempotency_key == idempotency_key else line)
-
-    def mark(self, idempotency_key: str, result: DeliveryResult) -> None:
-        """Record another failed delivery of a record: attempts, last status and error."""
-
-        def change(line: str, rec: OutboxRecord | None) -> str:
-            if rec is None or rec.idempotency_key != idempotency_key:
-                return line
-            return replace(
-                rec, attempts=rec.attempts + result.attempts, last_status=result.status, last_error=result.error
-            ).to_line()
-
-        self._rewrite(change)
 
 
 def flush_outbox(

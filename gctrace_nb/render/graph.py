@@ -421,7 +421,7 @@ def dag(
         _step_node(g, i, a, cols, prefix=prefix, ambiguous=ambiguous)
         p = a.parent_index[i]
         if p >= 0:
-            edge: dict[str, str] = {"id": f"{prefix}e{i}", "color": TREE_EDGE}
+            edge: dict[str, Any] = {"id": f"{prefix}e{i}", "color": TREE_EDGE}
             if (p, i) in chain_set:
                 edge.update(color=CRITICAL_COLOR, penwidth="3", arrowsize="0.8", _attributes={"class": "critical"})
             if i in minlen and minlen[i] > 1:

@@ -84,8 +84,7 @@ def gantt(trace: "Trace", *, title: str | None = None, height: int | None = None
         'bottleneck: <b>b</b> · 5 ms · 50%'
     """
     a = trace.analysis
-    starts = [s for s, ok in zip(a.start_us, a.valid) if ok]
-    origin = min(starts) if starts else 0  # the spec's "earliest valid start": total_ms is measured from it
+    origin = a.earliest_start_us or 0  # the spec's "earliest valid start": total_ms is measured from it
     scale = 1000.0 if a.total_ms >= _SECONDS_FROM_MS else 1.0  # ms per axis unit
     order = _tree.tree_order(a)
     bars, ticks, row_of, classes_seen = _bars(trace, order, origin, scale)
@@ -105,7 +104,8 @@ def gantt(trace: "Trace", *, title: str | None = None, height: int | None = None
     ]
     fig = go.Figure(data=[bars, edge, stripe, *legend])
     name = trace.name or trace.metadata.flow_id or "trace"
-    started = f" · started {_tree.iso_us(origin).replace('T', ' ').replace('Z', ' UTC')}" if starts else ""  # type: ignore[union-attr]
+    first = _tree.iso_us(a.earliest_start_us)
+    started = f" · started {first.replace('T', ' ').replace('Z', ' UTC')}" if first else ""
     label = title if title is not None else f"{name} · {_tree.fmt_ms(a.total_ms)}{started}"
     n = len(order)
     rows = list(range(n))
@@ -121,12 +121,12 @@ def gantt(trace: "Trace", *, title: str | None = None, height: int | None = None
         barmode="overlay",
         height=height if height is not None else max(260, min(160 + 22 * n, 1600)),
         hovermode="closest",
-        xaxis={"title": {"text": "time since the start" if starts else "ms"}, "rangemode": "tozero",
+        xaxis={"title": {"text": "time since the start" if first else "ms"}, "rangemode": "tozero",
                "zeroline": False, "ticksuffix": f" {unit}", "tickformat": ",~g"},
         yaxis=yaxis,
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         margin={"l": 10, "r": 10, "t": 60, "b": 40},
-        meta={"unit": unit, "origin": _tree.iso_us(origin) if starts else None},
+        meta={"unit": unit, "origin": _tree.iso_us(a.earliest_start_us)},
     )
     note = _bottleneck_note(trace, row_of, origin, scale)
     if note:

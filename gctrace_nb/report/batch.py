@@ -228,7 +228,6 @@ def _slowest_rows(ts, steps, top, links) -> list[dict[str, Any]]:
 
 def _headline(ts, ranked, nodes, by, labels, slowest) -> dict[str, str]:
     """Three lines: the step holding the most time, the failures, the slowest trace."""
-    from .._format import fmt_ms
     from ..core.summary import fmt_share
 
     out = {"bottleneck": "No step takes part in a critical path.", "failures": "No step failed.", "slowest": "",

@@ -132,8 +132,7 @@ def step_rows(trace: "Trace") -> list[dict[str, Any]]:
     statuses = frame["status"].to_list()
     failed = frame["failed"].to_list()
     errors = frame["error_message"].to_list()
-    starts = [s for s, ok in zip(a.start_us, a.valid) if ok]
-    origin = min(starts) if starts else 0
+    origin = a.earliest_start_us or 0
     total = a.total_ms
     bottleneck = a.bottleneck.node_id if a.bottleneck else None
     rows = []

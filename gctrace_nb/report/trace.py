@@ -151,7 +151,7 @@ def summarize(
         "retrieval_latency_ms": m.retrieval_latency_ms,
         "bottleneck": a.bottleneck,
         "bottleneck_label": _bottleneck_label(trace),
-        "started": iso_us(min((s for s, ok in zip(a.start_us, a.valid) if ok), default=None)),
+        "started": iso_us(a.earliest_start_us),
         "critical_path": path_table,
         "critical_count": len(a.critical_path),
         "failed_nodes": list(a.failed_nodes),

@@ -397,7 +397,9 @@ class NotificationService:
         # generated twice with one seed: the first measures it, the second ends now (it just ended)
         probe = generate_execution_document(seed, conversation, flow_id, flow_name=flow_name, start=0,
                                             fail_payment=fail)["flow"]
-        took_ms = (parse_timestamp(probe["endDateTime"]) - parse_timestamp(probe["startDateTime"])) // 1000
+        began, ended = parse_timestamp(probe["startDateTime"]), parse_timestamp(probe["endDateTime"])
+        assert began is not None and ended is not None  # the generator writes both
+        took_ms = (ended - began) // 1000
         doc = generate_execution_document(seed, conversation, flow_id, flow_name=flow_name,
                                           start=int(sim.wall_clock() * 1000) - took_ms, fail_payment=fail)
         ttl = self.history_uri_ttl_s if history_uri_ttl_s is None else history_uri_ttl_s

@@ -638,7 +638,8 @@ class TraceLauncher:
                     self._say(_STYLE_OK, "Webhook delivered.", lines)
                 else:
                     why = "rejected" if result.rejected else ("queued in the outbox" if result.queued else "not delivered")
-                    self._say(_STYLE_ERROR, f"Webhook {why}.", lines + ([delivery_error_line(result.error)] if result.error else []))
+                    detail = delivery_error_line(result.error)
+                    self._say(_STYLE_ERROR, f"Webhook {why}.", lines + ([detail] if detail else []))
             finally:
                 self.webhook_button.disabled = self.trace is None
 

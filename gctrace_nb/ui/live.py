@@ -244,7 +244,8 @@ class LiveView:
                 raw = a.raw[i]
                 node.append(node_id)
                 name.append(raw.get("name") if isinstance(raw.get("name"), str) else node_id)
-                duration.append((a.end_us[i] - a.start_us[i]) / 1000.0)
+                end, start = a.end_us[i], a.start_us[i]
+                duration.append((end - start) / 1000.0 if end is not None and start is not None else 0.0)
                 failed.append(str(raw.get("status", "")).strip().lower() in _FAILED)
         frame = pl.DataFrame({"node_id": node, "name": name, "duration_ms": duration, "failed": failed},
                              schema={"node_id": pl.String, "name": pl.String, "duration_ms": pl.Float64,
