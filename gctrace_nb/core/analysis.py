@@ -430,11 +430,12 @@ def _choose_top(
     if not valid_idx:
         return 0, 0, None, None
     valid_roots = [i for i in valid_idx if tparent[i] == _NO_PARENT]
-    earliest = min(start[i] for i in valid_idx)  # type: ignore[type-var]
-    latest = max(end[i] for i in valid_idx)  # type: ignore[type-var]
+    earliest: int = min(start[i] for i in valid_idx)  # type: ignore[type-var, assignment]
+    latest: int = max(end[i] for i in valid_idx)  # type: ignore[type-var, assignment]
     if len(valid_roots) == 1:
         top = valid_roots[0]
-        return len(valid_idx), latest - earliest, top, (start[top], end[top])  # type: ignore[return-value]
+        top_window: tuple[int, int] = (start[top], end[top])  # type: ignore[assignment]
+        return len(valid_idx), latest - earliest, top, top_window
     for r in valid_roots:
         tparent[r] = _VIRTUAL
     return len(valid_idx), latest - earliest, _VIRTUAL, (earliest, latest)
@@ -492,8 +493,8 @@ def _self_times(window: list[tuple[int, int] | None], tchildren: dict[int, list[
         kids = tchildren.get(i)
         if kids:
             spans = sorted(window[k] for k in kids)  # type: ignore[type-var]
-            cur_s, cur_e = spans[0]
-            for s, e in spans[1:]:
+            cur_s, cur_e = spans[0]  # type: ignore[misc]
+            for s, e in spans[1:]:  # type: ignore[misc]
                 if s > cur_e:
                     covered += cur_e - cur_s
                     cur_s, cur_e = s, e
