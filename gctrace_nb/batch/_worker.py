@@ -9,11 +9,15 @@ JSON-items flag: their §5 objects as JSON array items, and the errors). A plain
 
 from __future__ import annotations
 
+import gc
 import pickle
 import sys
 
 
 def main() -> None:
+    # our own short-lived process: parsing makes millions of small acyclic objects
+    # that the cyclic collector would walk again and again for nothing
+    gc.disable()
     from gctrace_nb.batch.load import load_part
 
     paths, frames, json_items, storage_options = pickle.load(sys.stdin.buffer)

@@ -97,17 +97,10 @@ def plan_partitions(sizes: Sequence[int | None], n_workers: int) -> list[tuple[i
 
 # ------------------------------------------------------------ on the workers
 def _load_sources(sources: list, storage_options: Mapping | None, frames: bool, sink: Any = None):
-    import gc
-
     from .load import load_sources
 
-    enabled = gc.isenabled()
-    gc.disable()  # as load_traces: millions of small acyclic objects
-    try:
-        return load_sources(sources, False, frames, sink, storage_options=storage_options)
-    finally:
-        if enabled:
-            gc.enable()
+    # the collector stays on: a Dask worker is not our process (its other tasks run in threads)
+    return load_sources(sources, False, frames, sink, storage_options=storage_options)
 
 
 def _json_part(sources: list, storage_options: Mapping | None) -> tuple[bytes, list]:

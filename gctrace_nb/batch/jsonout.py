@@ -16,16 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def analysis_json_list(ts: TraceSet) -> list[dict]:
     """The spec §5 objects of every trace in ``ts`` (what ``gctrace analyze --format json`` prints)."""
-    import gc
-
-    # many small acyclic dicts and lists: the cyclic collector would re-walk them all, again and again
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return list(iter_analysis_json(ts))
-    finally:
-        if enabled:
-            gc.enable()
+    return list(iter_analysis_json(ts))
 
 
 def iter_analysis_json(ts: TraceSet) -> Iterator[dict]:

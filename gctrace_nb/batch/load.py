@@ -35,19 +35,11 @@ def load_local(sources: list, *, progress: bool = True, workers: int = 1, frames
     """
     from ..core.model import Trace
 
-    import gc
-
-    # Parsing makes millions of small acyclic objects; the cyclic collector would
-    # walk them again and again for nothing.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if workers > 1 and len(sources) >= 8 * workers and not any(isinstance(s, Trace) for s in sources):
-            return load_parallel(sources, progress, workers, frames, storage_options=storage_options)
-        return load_sources(sources, progress, frames, storage_options=storage_options)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    # no gc.disable() here: this runs in the user's process (a notebook, the launcher's
+    # thread); the CLI and our worker processes switch the collector off for themselves
+    if workers > 1 and len(sources) >= 8 * workers and not any(isinstance(s, Trace) for s in sources):
+        return load_parallel(sources, progress, workers, frames, storage_options=storage_options)
+    return load_sources(sources, progress, frames, storage_options=storage_options)
 
 
 def load_part(sources: list, frames: bool = True, json_items: bool = False, storage_options: Mapping | None = None
@@ -56,9 +48,6 @@ def load_part(sources: list, frames: bool = True, json_items: bool = False, stor
 
     With ``json_items``: (the §5 objects as JSON array items, the errors).
     """
-    import gc
-
-    gc.disable()
     if json_items:
         out: list = []
         ts = load_sources(sources, False, False, JsonItems(out.append), storage_options)

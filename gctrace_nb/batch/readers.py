@@ -83,8 +83,9 @@ def _typed_decoder(frames: bool):
         fields = _TYPED_FIELDS + (TYPED_FRAME_FIELDS if frames else ())
         step = msgspec.defstruct("TypedStep", [(f, Optional[str], None) for f in fields], gc=False)
         meta = msgspec.defstruct("TypedMetadata", [("flow_id", Optional[str], None)], gc=False)
-        doc = msgspec.defstruct("TypedDocument", [("steps", list[step]), ("metadata", Optional[meta], None)], gc=False)
-        dec = _DECODERS[frames] = (msgspec.json.Decoder(doc), msgspec.json.Decoder(list[step]))
+        steps: Any = list[step]  # type: ignore[valid-type]  # a struct made at run time
+        doc = msgspec.defstruct("TypedDocument", [("steps", steps), ("metadata", Optional[meta], None)], gc=False)
+        dec = _DECODERS[frames] = (msgspec.json.Decoder(doc), msgspec.json.Decoder(steps))
     return dec
 
 

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._format import fmt_ms
 from .app import EXIT_ERROR, EXIT_GAVE_UP, EXIT_INVALID, EXIT_OK
 from ._connection import EXIT_CANCELLED, connection_from_args, exit_status, one_line, sayer
 
@@ -65,15 +66,15 @@ def format_line(row: dict) -> str:
     >>> format_line({"ended_at": "2026-01-15T09:00:41.812Z", "flow_id": "f", "execution_id": "e",
     ...     "conversation_id": "c", "total_ms": 41812.0, "bottleneck_name": "CRM lookup",
     ...     "bottleneck": {"node_id": "n", "critical_ms": 5001.0}, "failed_names": [], "detail": "full"})
-    '09:00:41 flow f execution e conversation c: total 41812.0 ms, bottleneck CRM lookup (5001.0 ms), 0 failed'
+    '09:00:41 flow f execution e conversation c: total 41,812 ms, bottleneck CRM lookup (5,001 ms), 0 failed'
     """
     ended = str(row.get("ended_at") or "")
     clock = ended[11:19] if len(ended) >= 19 else "--:--:--"
     bottleneck = row.get("bottleneck")
     text = (f"{clock} flow {row.get('flow_id')} execution {row.get('execution_id')} conversation "
-            f"{row.get('conversation_id')}: total {row.get('total_ms')} ms, ")
+            f"{row.get('conversation_id')}: total {fmt_ms(row.get('total_ms'))}, ")
     if bottleneck:
-        text += f"bottleneck {row.get('bottleneck_name')} ({bottleneck['critical_ms']} ms), "
+        text += f"bottleneck {row.get('bottleneck_name')} ({fmt_ms(bottleneck['critical_ms'])}), "
     else:
         text += "no bottleneck, "
     failed = row.get("failed_names") or []

@@ -264,12 +264,14 @@ def report_failure_for_cli(exc: BaseException, args: argparse.Namespace) -> dict
     from ..errors import JobFailed
     from ..core.model import Trace, TraceMetadata
 
-    ids = {"flow_id": getattr(args, "flow_id", None), "action_invocation_id": getattr(args, "action_id", None)}
+    flow_id, action_id = getattr(args, "flow_id", None), getattr(args, "action_id", None)
+    ids = {"flow_id": flow_id, "action_invocation_id": action_id}
     with audit_for_cli(args):
         audit.audit_error(exc, **{k: v for k, v in ids.items() if isinstance(v, str)})
         if not isinstance(exc, JobFailed) or not getattr(args, "webhook", None):
             return None
-        empty = Trace([], TraceMetadata(source="debug", job_id=exc.job_id, **ids))
+        empty = Trace([], TraceMetadata(source="debug", job_id=exc.job_id, flow_id=flow_id,
+                                        action_invocation_id=action_id))
         return deliver_for_cli(empty, args, status="failed")
 
 
