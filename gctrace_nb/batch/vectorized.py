@@ -312,162 +312,40 @@ def analyze_columns(
     only to break the rare ties the spec breaks by ``nodeId``. ``present``: a
     non-empty string id; ``has_parent``: a parent id neither null nor empty.
     Times are int64 µs with ``has_*`` masks.
+
+    One helper per section of ``spec/analysis.md``, in the spec's order (the
+    cycle check runs before timing only because it removes whole traces).
+    Arrays of length K are per kept step; of length K + T, per step and per
+    trace's virtual root.
     """
-    n_rows = tid.shape[0]
     T = n_traces
     tid = tid.astype(_I64, copy=False)
-
-    # 1-2. missing ids dropped; duplicates dropped (the first is kept and flagged)
-    missing_id = np.bincount(tid[~present], minlength=T) > 0
-    rows_present = np.nonzero(present)[0]
-    row_keys = nid_key[rows_present]
-    order = np.argsort(row_keys, kind="stable")
-    sorted_keys = row_keys[order]
-    first_sorted = ~_runs_equal(sorted_keys)
-    is_first = np.zeros(rows_present.shape[0], dtype=bool)
-    is_first[order[first_sorted]] = True
-    keep_rows = rows_present[is_first]
-    K = keep_rows.shape[0]
-    # the kept keys, sorted, with their kept index, for lookups
-    lookup_keys = sorted_keys[first_sorted]
-    g_of_row = np.full(n_rows, _NONE, dtype=_I64)
-    g_of_row[keep_rows] = np.arange(K, dtype=_I64)
-    lookup_g = g_of_row[rows_present[order[first_sorted]]]
-    dup_flag = np.zeros(K, dtype=bool)
-    dup_sorted = ~first_sorted
-    if dup_sorted.any():
-        pos = np.searchsorted(lookup_keys, sorted_keys[dup_sorted])
-        dup_flag[lookup_g[pos]] = True
+    missing_id, keep_rows, lookup_keys, lookup_g, dup_flag = _drop_missing_and_duplicates(tid, nid_key, present, T)
+    parent, orphan = _link_parents(keep_rows, has_parent, pid_key, lookup_keys, lookup_g)
     tid_k = tid[keep_rows]
+    fallback, acyclic, parent, depth = _set_aside_cycles(tid_k, parent, T)
+    if acyclic is not None:
+        keep_rows, tid_k, dup_flag, orphan = keep_rows[acyclic], tid_k[acyclic], dup_flag[acyclic], orphan[acyclic]
+    K = keep_rows.shape[0]
 
-    # 4. parents
-    has_pid = has_parent[keep_rows]
-    pkeys = pid_key[keep_rows]
-    pos = np.minimum(np.searchsorted(lookup_keys, pkeys), max(K - 1, 0))
-    found = has_pid & (lookup_keys[pos] == pkeys) if K else has_pid
-    parent = np.where(found, lookup_g[pos] if K else _NONE, _NONE).astype(_I64)
-    orphan = has_pid & ~found
-
-    # 5. cycles go to the pure-Python path, whole trace
-    limit = int(np.ceil(np.log2(max(K, 2)))) + 2
-    depth, in_cycle = _jump_depth(parent, limit)
-    fallback = np.unique(tid_k[in_cycle])
-    if fallback.size:
-        bad_trace = np.zeros(T, dtype=bool)
-        bad_trace[fallback] = True
-        ok_rows = ~bad_trace[tid_k]
-        remap = np.cumsum(ok_rows) - 1
-        keep_rows = keep_rows[ok_rows]
-        tid_k = tid_k[ok_rows]
-        parent = parent[ok_rows]
-        parent = np.where(parent >= 0, remap[np.maximum(parent, 0)], _NONE)
-        depth = depth[ok_rows]
-        dup_flag = dup_flag[ok_rows]
-        orphan = orphan[ok_rows]
-        K = keep_rows.shape[0]
-
-    # 3. timing
+    # spec §2.3: untimed and negative_duration steps stay, but are not valid
     s = start_us[keep_rows]
     e = end_us[keep_rows]
     timed = has_start[keep_rows] & has_end[keep_rows]
     valid = timed & (e >= s)
-    untimed = ~timed
-    negative = timed & (e < s)
 
-    # 6. timing parent: nearest valid ancestor
-    tparent = _nearest_marked_ancestor(parent, valid)
-
-    # 7. the top: the one valid root, or a virtual root K + trace
-    valid_root = valid & (tparent < 0)
-    n_roots = np.bincount(tid_k[valid_root], minlength=T)
-    virtual = n_roots != 1
-    big = np.iinfo(_I64).max
-    earliest = np.full(T, big, dtype=_I64)
-    latest = np.full(T, -big, dtype=_I64)
-    np.minimum.at(earliest, tid_k[valid], s[valid])
-    np.maximum.at(latest, tid_k[valid], e[valid])
-    has_valid = np.bincount(tid_k[valid], minlength=T) > 0
-
-    size = K + T
-    pk = np.full(size, _NONE, dtype=_I64)  # timing parent key over real + virtual nodes
-    pk[:K] = np.where(valid, tparent, _NONE)
-    to_virtual = valid_root & virtual[tid_k]
-    pk[:K][to_virtual] = K + tid_k[to_virtual]
-    ext_valid = np.concatenate([valid, has_valid & virtual])
-    ext_s = np.concatenate([np.where(valid, s, 0), earliest])
-    ext_e = np.concatenate([np.where(valid, e, -1), latest])
-    ext_s[~ext_valid] = 0
-    ext_e[~ext_valid] = -1
-
-    # 8. clipping: cumulative max start / min end up the timing path
-    ws = _jump_reduce(ext_s, pk, np.maximum)
-    we = _jump_reduce(ext_e, pk, np.minimum)
-    has_window = ext_valid & (we > ws)
-    has_pk = pk[:K] >= 0
-    parent_window = has_pk & has_window[np.maximum(pk[:K], 0)]  # the walk stops at the first empty window
-    outside = valid & parent_window & ~has_window[:K] & (e > s)  # only that step, when its duration is positive
-    wlen = np.where(has_window, we - ws, 0)
-
-    # children taking part, grouped by timing parent
+    pk, ext_valid, ext_s, ext_e, earliest, latest = _timing_tree(parent, valid, s, e, tid_k, T)
+    ws, we, has_window, wlen, outside = _clip_windows(pk, ext_valid, ext_s, ext_e, valid, s, e)
+    # children taking part, grouped by timing parent: the tree of §3 and §4
     child = np.nonzero(has_window & (pk >= 0))[0]
     cp, cs, ce = pk[child], ws[child], we[child]
-
-    # self time: window minus the union of the children's windows (sorted by start,
-    # each child adds what reaches past the running max end of its elder siblings)
-    order = lexorder([cp, cs])
-    sp, ss, se = cp[order], cs[order], ce[order]
-    covered = np.zeros(size, dtype=_I64)
-    if order.size:
-        base, R, rank_e, uniq_e = _pack_times(se, int(sp.max()))
-        running = np.maximum.accumulate(sp * R + rank_e)  # groups ascend, so this is per group
-        prev = np.empty_like(se)
-        prev[1:] = (running[:-1] % R) + base if uniq_e is None else uniq_e[running[:-1] % R]
-        new_group = np.ones(order.size, dtype=bool)
-        new_group[1:] = sp[1:] != sp[:-1]
-        prev[new_group] = ss[new_group]
-        contrib = np.maximum(se - np.maximum(ss, prev), 0)
-        np.add.at(covered, sp, contrib)
-    self_us = np.where(has_window, wlen - covered, 0)
-
-    # critical path. Representatives: per (parent, end) the best child (earliest
-    # start, then smallest id); a child's predecessor is the representative with
-    # the latest end at or before its start (an as-of lookup per parent).
-    nxt = np.full(size, _NONE, dtype=_I64)
-    in_chain = np.zeros(size, dtype=bool)
-    if child.size:
-        base = ws[cp]  # times relative to the parent's window start: same order within a parent, fewer bits
-        order = lexorder([cp, ce - base, cs - base])
-        tied = _runs_equal(cp[order], ce[order], cs[order])
-        if tied.any():
-            g_order = _break_ties_by_name(child[order], tied, _KeptIds(ids, keep_rows))
-            pos_of = np.empty(size, dtype=_I64)
-            pos_of[child] = np.arange(child.size)
-            order = pos_of[g_order]
-        rp, re = cp[order], ce[order]
-        rep_mask = ~_runs_equal(rp, re)
-        rep_g, rep_p, rep_e = child[order][rep_mask], rp[rep_mask], re[rep_mask]
-        _, R, inv, _ = _pack_times(np.concatenate([rep_e, cs]), int(cp.max()))
-        rep_key = rep_p * R + inv[: rep_e.shape[0]]
-        q_key = cp * R + inv[rep_e.shape[0]:]
-        idx = np.searchsorted(rep_key, q_key, side="right") - 1
-        ok = idx >= 0
-        ok[ok] = rep_p[idx[ok]] == cp[ok]
-        nxt[child[ok]] = rep_g[idx[ok]]
-        last_of_parent = np.ones(rep_p.shape[0], dtype=bool)
-        last_of_parent[:-1] = rep_p[1:] != rep_p[:-1]
-        in_chain = _mark_orbits(nxt, rep_g[last_of_parent])
-
-    # walked: in the parent's chain all the way up (tops: when they take part)
-    is_top = has_window & (pk < 0)
-    walked = _jump_reduce(np.where(pk >= 0, in_chain, is_top) & has_window, pk, np.minimum)
-    chained = child[in_chain[child]]
-    chain_cov = _segment_sum(pk[chained], wlen[chained], size)
-    critical = np.where(walked, wlen - chain_cov, 0)
+    self_us = _self_times(cp, cs, ce, has_window, wlen)
+    critical = _critical_times(child, cp, cs, ce, pk, ws, has_window, wlen, _KeptIds(ids, keep_rows))
 
     flags = {
         "duplicate": dup_flag,
-        "untimed": untimed,
-        "negative_duration": negative,
+        "untimed": ~timed,
+        "negative_duration": timed & (e < s),
         "orphan": orphan,
         "cycle": np.zeros(K, dtype=bool),
         "outside_parent": outside,
@@ -490,3 +368,206 @@ def analyze_columns(
         fallback=fallback,
     )
 
+
+def _drop_missing_and_duplicates(
+    tid: np.ndarray, nid_key: np.ndarray, present: np.ndarray, T: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Spec §2.1 ``missing_id`` and §2.2 ``duplicate``: drop them; the first of a duplicated id is kept and flagged.
+
+    Returns (per trace: some entry had no id; the kept rows; the kept keys
+    sorted and the kept index of each, for parent lookups; per kept step:
+    its id was duplicated).
+    """
+    n_rows = tid.shape[0]
+    missing_id = np.bincount(tid[~present], minlength=T) > 0
+    rows_present = np.nonzero(present)[0]
+    row_keys = nid_key[rows_present]
+    order = np.argsort(row_keys, kind="stable")
+    sorted_keys = row_keys[order]
+    first_sorted = ~_runs_equal(sorted_keys)
+    is_first = np.zeros(rows_present.shape[0], dtype=bool)
+    is_first[order[first_sorted]] = True
+    keep_rows = rows_present[is_first]
+    K = keep_rows.shape[0]
+    lookup_keys = sorted_keys[first_sorted]
+    g_of_row = np.full(n_rows, _NONE, dtype=_I64)
+    g_of_row[keep_rows] = np.arange(K, dtype=_I64)
+    lookup_g = g_of_row[rows_present[order[first_sorted]]]
+    dup_flag = np.zeros(K, dtype=bool)
+    dup_sorted = ~first_sorted
+    if dup_sorted.any():
+        pos = np.searchsorted(lookup_keys, sorted_keys[dup_sorted])
+        dup_flag[lookup_g[pos]] = True
+    return missing_id, keep_rows, lookup_keys, lookup_g, dup_flag
+
+
+def _link_parents(
+    keep_rows: np.ndarray, has_parent: np.ndarray, pid_key: np.ndarray, lookup_keys: np.ndarray, lookup_g: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spec §2.4: a parent id naming no kept step of its trace is an ``orphan`` and cleared (-1: no parent)."""
+    K = keep_rows.shape[0]
+    has_pid = has_parent[keep_rows]
+    pkeys = pid_key[keep_rows]
+    pos = np.minimum(np.searchsorted(lookup_keys, pkeys), max(K - 1, 0))
+    found = has_pid & (lookup_keys[pos] == pkeys) if K else has_pid
+    parent = np.where(found, lookup_g[pos] if K else _NONE, _NONE).astype(_I64)
+    return parent, has_pid & ~found
+
+
+def _set_aside_cycles(
+    tid_k: np.ndarray, parent: np.ndarray, T: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """Spec §2.5: a trace whose parent links close a cycle goes, whole, to the pure-Python path.
+
+    Returns (those trace ids; the mask of kept steps that stay, or ``None``
+    when all do; the parents renumbered over the steps that stay; their
+    depths in the cleaned tree, found by the same pointer jumping).
+    """
+    limit = int(np.ceil(np.log2(max(parent.shape[0], 2)))) + 2
+    depth, in_cycle = _jump_depth(parent, limit)
+    fallback = np.unique(tid_k[in_cycle])
+    if not fallback.size:
+        return fallback, None, parent, depth
+    bad_trace = np.zeros(T, dtype=bool)
+    bad_trace[fallback] = True
+    stays = ~bad_trace[tid_k]
+    remap = np.cumsum(stays) - 1
+    parent = parent[stays]
+    parent = np.where(parent >= 0, remap[np.maximum(parent, 0)], _NONE)
+    return fallback, stays, parent, depth[stays]
+
+
+def _timing_tree(
+    parent: np.ndarray, valid: np.ndarray, s: np.ndarray, e: np.ndarray, tid_k: np.ndarray, T: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Spec §2.6 timing parents (nearest valid ancestor) and §2.7 tops: the one valid root, or a virtual root.
+
+    The virtual root of trace t is node K + t, spanning [earliest valid start,
+    latest valid end], so every trace has one top. Returns, over the K + T
+    nodes, the timing parent (-1: a top, or a step taking no part) and the
+    valid mask and interval (empty where not valid), then per trace the
+    earliest start and latest end.
+    """
+    K = parent.shape[0]
+    tparent = _nearest_marked_ancestor(parent, valid)
+    valid_root = valid & (tparent < 0)
+    n_roots = np.bincount(tid_k[valid_root], minlength=T)
+    virtual = n_roots != 1
+    big = np.iinfo(_I64).max
+    earliest = np.full(T, big, dtype=_I64)
+    latest = np.full(T, -big, dtype=_I64)
+    np.minimum.at(earliest, tid_k[valid], s[valid])
+    np.maximum.at(latest, tid_k[valid], e[valid])
+    has_valid = np.bincount(tid_k[valid], minlength=T) > 0
+
+    pk = np.full(K + T, _NONE, dtype=_I64)  # timing parent key over real + virtual nodes
+    pk[:K] = np.where(valid, tparent, _NONE)
+    to_virtual = valid_root & virtual[tid_k]
+    pk[:K][to_virtual] = K + tid_k[to_virtual]
+    ext_valid = np.concatenate([valid, has_valid & virtual])
+    ext_s = np.concatenate([np.where(valid, s, 0), earliest])
+    ext_e = np.concatenate([np.where(valid, e, -1), latest])
+    ext_s[~ext_valid] = 0
+    ext_e[~ext_valid] = -1
+    return pk, ext_valid, ext_s, ext_e, earliest, latest
+
+
+def _clip_windows(
+    pk: np.ndarray, ext_valid: np.ndarray, ext_s: np.ndarray, ext_e: np.ndarray,
+    valid: np.ndarray, s: np.ndarray, e: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Spec §2.8: windows clipped down the timing tree; the first empty one on a path is ``outside_parent``, once.
+
+    Clipping nests, so a window is the max of the starts and min of the ends
+    up the timing path, and an empty window stays empty below. Only the step
+    whose timing parent's window is not empty is where the walk stopped; it
+    is flagged when its own duration is positive. Returns (window start, end,
+    whether it is non-empty, its length or 0, per kept step: flagged).
+    """
+    K = valid.shape[0]
+    ws = _jump_reduce(ext_s, pk, np.maximum)
+    we = _jump_reduce(ext_e, pk, np.minimum)
+    has_window = ext_valid & (we > ws)
+    has_pk = pk[:K] >= 0
+    parent_window = has_pk & has_window[np.maximum(pk[:K], 0)]  # the walk stops at the first empty window
+    outside = valid & parent_window & ~has_window[:K] & (e > s)  # only that step, when its duration is positive
+    wlen = np.where(has_window, we - ws, 0)
+    return ws, we, has_window, wlen, outside
+
+
+def _self_times(cp: np.ndarray, cs: np.ndarray, ce: np.ndarray, has_window: np.ndarray, wlen: np.ndarray) -> np.ndarray:
+    """Spec §3 ``self_ms``: each window minus the union of its children's windows (children: parent cp, window cs-ce).
+
+    Children sorted by start: each adds what reaches past the running max end
+    of its elder siblings, so the union needs no loop.
+    """
+    order = lexorder([cp, cs])
+    sp, ss, se = cp[order], cs[order], ce[order]
+    covered = np.zeros(has_window.shape[0], dtype=_I64)
+    if order.size:
+        base, R, rank_e, uniq_e = _pack_times(se, int(sp.max()))
+        running = np.maximum.accumulate(sp * R + rank_e)  # groups ascend, so this is per group
+        prev = np.empty_like(se)
+        prev[1:] = (running[:-1] % R) + base if uniq_e is None else uniq_e[running[:-1] % R]
+        new_group = np.ones(order.size, dtype=bool)
+        new_group[1:] = sp[1:] != sp[:-1]
+        prev[new_group] = ss[new_group]
+        contrib = np.maximum(se - np.maximum(ss, prev), 0)
+        np.add.at(covered, sp, contrib)
+    return np.where(has_window, wlen - covered, 0)
+
+
+def _critical_chains(
+    child: np.ndarray, cp: np.ndarray, cs: np.ndarray, ce: np.ndarray, ws: np.ndarray, names: _KeptIds
+) -> np.ndarray:
+    """Spec §4, the backward walk's picks: mark the children each parent's walk visits.
+
+    Representatives: per (parent, end) the best child (earliest start, then
+    smallest id, the spec's ties); a child's predecessor is the representative
+    with the latest end at or before its start (an as-of lookup per parent).
+    The walk of a parent starts at its latest-ending representative and
+    follows predecessors: the marked nodes (over all K + T) are its chain.
+    """
+    size = ws.shape[0]
+    nxt = np.full(size, _NONE, dtype=_I64)
+    if not child.size:
+        return np.zeros(size, dtype=bool)
+    base = ws[cp]  # times relative to the parent's window start: same order within a parent, fewer bits
+    order = lexorder([cp, ce - base, cs - base])
+    tied = _runs_equal(cp[order], ce[order], cs[order])
+    if tied.any():
+        g_order = _break_ties_by_name(child[order], tied, names)
+        pos_of = np.empty(size, dtype=_I64)
+        pos_of[child] = np.arange(child.size)
+        order = pos_of[g_order]
+    rp, re = cp[order], ce[order]
+    rep_mask = ~_runs_equal(rp, re)
+    rep_g, rep_p, rep_e = child[order][rep_mask], rp[rep_mask], re[rep_mask]
+    _, R, inv, _ = _pack_times(np.concatenate([rep_e, cs]), int(cp.max()))
+    rep_key = rep_p * R + inv[: rep_e.shape[0]]
+    q_key = cp * R + inv[rep_e.shape[0]:]
+    idx = np.searchsorted(rep_key, q_key, side="right") - 1
+    ok = idx >= 0
+    ok[ok] = rep_p[idx[ok]] == cp[ok]
+    nxt[child[ok]] = rep_g[idx[ok]]
+    last_of_parent = np.ones(rep_p.shape[0], dtype=bool)
+    last_of_parent[:-1] = rep_p[1:] != rep_p[:-1]
+    return _mark_orbits(nxt, rep_g[last_of_parent])
+
+
+def _critical_times(
+    child: np.ndarray, cp: np.ndarray, cs: np.ndarray, ce: np.ndarray,
+    pk: np.ndarray, ws: np.ndarray, has_window: np.ndarray, wlen: np.ndarray, names: _KeptIds,
+) -> np.ndarray:
+    """Spec §4 ``critical_ms``: a walked node's window minus the windows of the children its walk visits.
+
+    A node is walked when it and every timing ancestor are in their parent's
+    chain (a top: when it takes part).
+    """
+    size = ws.shape[0]
+    in_chain = _critical_chains(child, cp, cs, ce, ws, names)
+    is_top = has_window & (pk < 0)
+    walked = _jump_reduce(np.where(pk >= 0, in_chain, is_top) & has_window, pk, np.minimum)
+    chained = child[in_chain[child]]
+    chain_cov = _segment_sum(pk[chained], wlen[chained], size)
+    return np.where(walked, wlen - chain_cov, 0)

@@ -217,229 +217,29 @@ def is_failed_status(status: Any) -> bool:
 
 
 def analyze_steps(entries: Iterable[Any]) -> Analysis:
-    """Clean and analyse a steps list exactly as ``spec/analysis.md`` says."""
+    """Clean and analyse a steps list exactly as ``spec/analysis.md`` says.
+
+    One helper per section of the spec, called in the spec's order. They pass
+    plain lists indexed by kept step, named here, so each helper's signature
+    shows what its rule reads and every hot loop runs on locals (as fast as one
+    long function). Anomaly kinds go into ``flags`` as the phases find them.
+    """
     entries = list(entries)
-    anomalies: set[tuple[str, str]] = set()
-    dropped: list[tuple[int, str, str]] = []
-
-    # 1-2. missing ids and duplicates are dropped
-    raw: list[dict] = []
-    ids: list[str] = []
-    positions: list[int] = []
-    index_of: dict[str, int] = {}
-    dup_ids: set[str] = set()
-    for pos, entry in enumerate(entries):
-        node_id = entry.get("nodeId") if isinstance(entry, dict) else None
-        if not isinstance(node_id, str) or not node_id:
-            anomalies.add(("", "missing_id"))
-            dropped.append((pos, "", "missing_id"))
-            continue
-        if node_id in index_of:
-            anomalies.add((node_id, "duplicate"))
-            dropped.append((pos, node_id, "duplicate"))
-            dup_ids.add(node_id)
-            continue
-        index_of[node_id] = len(ids)
-        ids.append(node_id)
-        raw.append(entry)
-        positions.append(pos)
-    n = len(ids)
-    # anomaly kinds per kept step, only for the few steps that have any
-    flags: defaultdict[int, set[str]] = defaultdict(set)
-    for node_id in dup_ids:
-        flags[index_of[node_id]].add("duplicate")
-
-    # 3. timing
-    start: list[int | None] = [None] * n
-    end: list[int | None] = [None] * n
-    valid = [False] * n
-    for i, entry in enumerate(raw):
-        s = parse_timestamp(entry.get("startTime"))
-        e = parse_timestamp(entry.get("endTime"))
-        start[i], end[i] = s, e
-        if s is None or e is None:
-            flags[i].add("untimed")
-        elif e < s:
-            flags[i].add("negative_duration")
-        else:
-            valid[i] = True
-
-    # 4. orphans
-    parent = [_NO_PARENT] * n
-    for i, entry in enumerate(raw):
-        pid = entry.get("parentId")
-        if pid is None or pid == "":
-            continue
-        p = index_of.get(pid) if isinstance(pid, str) else None
-        if p is None:
-            flags[i].add("orphan")
-        else:
-            parent[i] = p
-
-    # 5. cycles: every node has at most one parent, so each component holds at most one cycle
-    state = [0] * n  # 0 new, 1 on the current path, 2 settled
-    for i in range(n):
-        if state[i]:
-            continue
-        path: list[int] = []
-        j = i
-        while j != _NO_PARENT and state[j] == 0:
-            state[j] = 1
-            path.append(j)
-            j = parent[j]
-        if j != _NO_PARENT and state[j] == 1:  # closed a cycle at j
-            members = path[path.index(j):]
-            for m in members:
-                flags[m].add("cycle")
-
-            def cycle_key(m: int) -> tuple:
-                untimed = start[m] is None or end[m] is None
-                return (1, 0, ids[m]) if untimed else (0, start[m], ids[m])
-
-            parent[min(members, key=cycle_key)] = _NO_PARENT
-        for m in path:
-            state[m] = 2
-
-    # tree order (BFS from roots) and depth in the cleaned parent tree
-    children: dict[int, list[int]] = {}
-    roots: list[int] = []
-    for i, p in enumerate(parent):
-        if p == _NO_PARENT:
-            roots.append(i)
-        else:
-            children.setdefault(p, []).append(i)
-    depth = [0] * n
-    order: list[int] = []
-    queue = deque(roots)
-    while queue:
-        i = queue.popleft()
-        order.append(i)
-        kids = children.get(i)
-        if kids:
-            d = depth[i] + 1
-            for c in kids:
-                depth[c] = d
-            queue.extend(kids)
-
-    # 6. timing parent: nearest valid ancestor
-    tparent = [_NO_PARENT] * n
-    for i in order:
-        p = parent[i]
-        if p != _NO_PARENT:
-            tparent[i] = p if valid[p] else tparent[p]
-
-    # 7. the top
-    valid_idx = [i for i in range(n) if valid[i]]
-    valid_roots = [i for i in valid_idx if tparent[i] == _NO_PARENT]
-    top: int | None
-    top_window: tuple[int, int] | None
-    if not valid_idx:
-        top, top_window = None, None
-        total_us = 0
-    else:
-        earliest = min(start[i] for i in valid_idx)  # type: ignore[type-var]
-        latest = max(end[i] for i in valid_idx)  # type: ignore[type-var]
-        total_us = latest - earliest
-        if len(valid_roots) == 1:
-            top = valid_roots[0]
-            top_window = (start[top], end[top])  # type: ignore[assignment]
-        else:
-            top = _VIRTUAL
-            top_window = (earliest, latest)
-            for r in valid_roots:
-                tparent[r] = _VIRTUAL
-
-    # 8. clipping, top-down. A valid step whose timing parent has a (non-empty)
-    # window gets its interval clipped to it; where that is empty the walk stops:
-    # the step is flagged when its own duration is positive, and nothing below it
-    # is reached (its timing parent has no window), so nothing below is flagged.
-    window: list[tuple[int, int] | None] = [None] * n  # non-empty windows only
-    tchildren: dict[int, list[int]] = {}
-    top_takes_part = top_window is not None and top_window[1] > top_window[0]
-    if top is not None and top >= 0 and top_takes_part:
-        window[top] = top_window
-    for i in order:
-        if not valid[i] or i == top:
-            continue
-        tp = tparent[i]
-        pw = (top_window if top_takes_part else None) if tp == _VIRTUAL else window[tp]
-        if pw is None:  # below a step where the walk stopped
-            continue
-        s, e = start[i], end[i]
-        cs = s if s > pw[0] else pw[0]  # type: ignore[operator]
-        ce = e if e < pw[1] else pw[1]  # type: ignore[operator]
-        if ce > cs:  # type: ignore[operator]
-            window[i] = (cs, ce)  # type: ignore[assignment]
-            tchildren.setdefault(tp, []).append(i)
-        elif e > s:  # type: ignore[operator]
-            flags[i].add("outside_parent")
-
-    # self time: window minus the union of the children's windows
-    self_us = [0] * n
-    for i in range(n):
-        w = window[i]
-        if w is None:
-            continue
-        covered = 0
-        kids = tchildren.get(i)
-        if kids:
-            spans = sorted(window[k] for k in kids)  # type: ignore[type-var]
-            cur_s, cur_e = spans[0]
-            for s, e in spans[1:]:
-                if s > cur_e:
-                    covered += cur_e - cur_s
-                    cur_s, cur_e = s, e
-                elif e > cur_e:
-                    cur_e = e
-            covered += cur_e - cur_s
-        self_us[i] = (w[1] - w[0]) - covered
-
-    # critical path: the backward walk, with an explicit stack
-    critical = [0] * n
-    virtual_critical = 0
-    segments: list[tuple[int, int, int]] = []
-    if top is not None and top_takes_part:
-        stack = [top]
-        while stack:
-            node = stack.pop()
-            ns, cursor = top_window if node == _VIRTUAL or node == top else window[node]  # type: ignore[misc]
-            kids = tchildren.get(node, ())
-            # latest end first; ties: earliest start, then smallest nodeId
-            ranked = sorted(kids, key=lambda k: (-window[k][1], window[k][0], ids[k]))  # type: ignore[index]
-            owned = 0
-            for k in ranked:
-                ks, ke = window[k]  # type: ignore[misc]
-                if ke > cursor or ke <= ns:
-                    continue
-                if cursor > ke:
-                    segments.append((node, ke, cursor))
-                    owned += cursor - ke
-                stack.append(k)
-                cursor = ks
-            if cursor > ns:
-                segments.append((node, ns, cursor))
-                owned += cursor - ns
-            if node == _VIRTUAL:
-                virtual_critical += owned
-            else:
-                critical[node] += owned
-    segments.sort(key=lambda seg: seg[1])
-
-    on_path = [i for i in range(n) if critical[i] > 0]
-    on_path.sort(key=lambda i: (window[i][0], depth[i], ids[i]))  # type: ignore[index]
-    critical_path = tuple(ids[i] for i in on_path)
-    critical_ms = {ids[i]: ms(critical[i]) for i in on_path}
-    bottleneck = None
-    if on_path:
-        best = min(on_path, key=lambda i: (-critical[i], window[i][0], ids[i]))  # type: ignore[index]
-        bottleneck = Bottleneck(ids[best], ms(critical[best]))
+    raw, ids, positions, start, end, valid, parent, flags, anomalies, dropped = _clean(entries)
+    order, depth = _tree_order(parent)
+    tparent = _timing_parents(order, parent, valid)
+    n_valid, total_us, top, top_window = _choose_top(start, end, valid, tparent)
+    window, tchildren = _clip_windows(order, start, end, valid, tparent, top, top_window, flags)
+    self_us = _self_times(window, tchildren)
+    critical, segments = _critical_walk(top, top_window, window, tchildren, ids)
+    critical_path, critical_ms, bottleneck = _critical_results(critical, window, depth, ids)
 
     for i, kinds in flags.items():
         for kind in kinds:
             anomalies.add((ids[i], kind))
+    n = len(ids)
     failed = tuple(sorted(ids[i] for i in range(n) if is_failed_status(raw[i].get("status"))))
     total = len(entries)
-    n_valid = len(valid_idx)
     return Analysis(
         steps_total=total,
         valid_steps=n_valid,
@@ -468,3 +268,294 @@ def analyze_steps(entries: Iterable[Any]) -> Analysis:
         segments=tuple(segments),
         dropped=tuple(dropped),
     )
+
+
+def _clean(entries: list) -> tuple:
+    """Spec §2.1-2.5, in the spec's order: drop entries, read times, link parents, break cycles.
+
+    Returns, per kept step: the step objects, ids, document positions, start,
+    end, validity and cleaned parent (``_NO_PARENT`` for a root); then the
+    anomaly kinds of the few kept steps that have any, the (id, kind)
+    anomalies of dropped entries, and the dropped entries (position, id, kind).
+    """
+    anomalies: set[tuple[str, str]] = set()
+    dropped: list[tuple[int, str, str]] = []
+    flags: defaultdict[int, set[str]] = defaultdict(set)
+    raw, ids, positions, index_of = _drop_missing_and_duplicates(entries, anomalies, dropped, flags)
+    start, end, valid = _parse_times(raw, flags)
+    parent = _link_parents(raw, index_of, flags)
+    _break_cycles(parent, start, end, ids, flags)
+    return raw, ids, positions, start, end, valid, parent, flags, anomalies, dropped
+
+
+def _drop_missing_and_duplicates(
+    entries: list, anomalies: set, dropped: list, flags: defaultdict
+) -> tuple[list[dict], list[str], list[int], dict[str, int]]:
+    """Spec §2.1 ``missing_id`` and §2.2 ``duplicate``: drop them; the first of a duplicated id is kept and flagged."""
+    raw: list[dict] = []
+    ids: list[str] = []
+    positions: list[int] = []
+    index_of: dict[str, int] = {}
+    dup_ids: set[str] = set()
+    for pos, entry in enumerate(entries):
+        node_id = entry.get("nodeId") if isinstance(entry, dict) else None
+        if not isinstance(node_id, str) or not node_id:
+            anomalies.add(("", "missing_id"))
+            dropped.append((pos, "", "missing_id"))
+            continue
+        if node_id in index_of:
+            anomalies.add((node_id, "duplicate"))
+            dropped.append((pos, node_id, "duplicate"))
+            dup_ids.add(node_id)
+            continue
+        index_of[node_id] = len(ids)
+        ids.append(node_id)
+        raw.append(entry)
+        positions.append(pos)
+    for node_id in dup_ids:
+        flags[index_of[node_id]].add("duplicate")
+    return raw, ids, positions, index_of
+
+
+def _parse_times(raw: list[dict], flags: defaultdict) -> tuple[list[int | None], list[int | None], list[bool]]:
+    """Spec §2.3: ``untimed`` and ``negative_duration`` steps stay but are not valid."""
+    n = len(raw)
+    start: list[int | None] = [None] * n
+    end: list[int | None] = [None] * n
+    valid = [False] * n
+    for i, entry in enumerate(raw):
+        s = parse_timestamp(entry.get("startTime"))
+        e = parse_timestamp(entry.get("endTime"))
+        start[i], end[i] = s, e
+        if s is None or e is None:
+            flags[i].add("untimed")
+        elif e < s:
+            flags[i].add("negative_duration")
+        else:
+            valid[i] = True
+    return start, end, valid
+
+
+def _link_parents(raw: list[dict], index_of: dict[str, int], flags: defaultdict) -> list[int]:
+    """Spec §2.4: a ``parentId`` naming no kept step is an ``orphan`` and cleared (absent, null or "" is no parent)."""
+    parent = [_NO_PARENT] * len(raw)
+    for i, entry in enumerate(raw):
+        pid = entry.get("parentId")
+        if pid is None or pid == "":
+            continue
+        p = index_of.get(pid) if isinstance(pid, str) else None
+        if p is None:
+            flags[i].add("orphan")
+        else:
+            parent[i] = p
+    return parent
+
+
+def _break_cycles(
+    parent: list[int], start: list[int | None], end: list[int | None], ids: list[str], flags: defaultdict
+) -> None:
+    """Spec §2.5: flag every ``cycle`` member; the earliest (untimed last, then smallest id) drops its parent link.
+
+    Every node has at most one parent, so each component holds at most one
+    cycle: one walk up from each unseen node finds it, iteratively.
+    """
+    state = [0] * len(parent)  # 0 new, 1 on the current path, 2 settled
+    for i in range(len(parent)):
+        if state[i]:
+            continue
+        path: list[int] = []
+        j = i
+        while j != _NO_PARENT and state[j] == 0:
+            state[j] = 1
+            path.append(j)
+            j = parent[j]
+        if j != _NO_PARENT and state[j] == 1:  # closed a cycle at j
+            members = path[path.index(j):]
+            for m in members:
+                flags[m].add("cycle")
+
+            def cycle_key(m: int) -> tuple:
+                untimed = start[m] is None or end[m] is None
+                return (1, 0, ids[m]) if untimed else (0, start[m], ids[m])
+
+            parent[min(members, key=cycle_key)] = _NO_PARENT
+        for m in path:
+            state[m] = 2
+
+
+def _tree_order(parent: list[int]) -> tuple[list[int], list[int]]:
+    """Breadth-first order (parents first) and depth in the cleaned parent tree (spec §2.6 walks it, §4 sorts by depth)."""
+    children: dict[int, list[int]] = {}
+    roots: list[int] = []
+    for i, p in enumerate(parent):
+        if p == _NO_PARENT:
+            roots.append(i)
+        else:
+            children.setdefault(p, []).append(i)
+    depth = [0] * len(parent)
+    order: list[int] = []
+    queue = deque(roots)
+    while queue:
+        i = queue.popleft()
+        order.append(i)
+        kids = children.get(i)
+        if kids:
+            d = depth[i] + 1
+            for c in kids:
+                depth[c] = d
+            queue.extend(kids)
+    return order, depth
+
+
+def _timing_parents(order: list[int], parent: list[int], valid: list[bool]) -> list[int]:
+    """Spec §2.6: a valid step's timing parent is its nearest valid ancestor (``_NO_PARENT``: none yet)."""
+    tparent = [_NO_PARENT] * len(parent)
+    for i in order:
+        p = parent[i]
+        if p != _NO_PARENT:
+            tparent[i] = p if valid[p] else tparent[p]
+    return tparent
+
+
+def _choose_top(
+    start: list[int | None], end: list[int | None], valid: list[bool], tparent: list[int]
+) -> tuple[int, int, int | None, tuple[int, int] | None]:
+    """Spec §2.7: the one valid root is the top, else a virtual root spanning every valid step.
+
+    Returns (valid steps, total µs, top, its window); the top is a kept index,
+    ``_VIRTUAL`` (then the valid roots' timing parent becomes ``_VIRTUAL``), or
+    ``None`` when no step is valid.
+    """
+    valid_idx = [i for i in range(len(valid)) if valid[i]]
+    if not valid_idx:
+        return 0, 0, None, None
+    valid_roots = [i for i in valid_idx if tparent[i] == _NO_PARENT]
+    earliest: int = min(start[i] for i in valid_idx)  # type: ignore[type-var, assignment]
+    latest: int = max(end[i] for i in valid_idx)  # type: ignore[type-var, assignment]
+    if len(valid_roots) == 1:
+        top = valid_roots[0]
+        top_window: tuple[int, int] = (start[top], end[top])  # type: ignore[assignment]
+        return len(valid_idx), latest - earliest, top, top_window
+    for r in valid_roots:
+        tparent[r] = _VIRTUAL
+    return len(valid_idx), latest - earliest, _VIRTUAL, (earliest, latest)
+
+
+def _clip_windows(
+    order: list[int],
+    start: list[int | None],
+    end: list[int | None],
+    valid: list[bool],
+    tparent: list[int],
+    top: int | None,
+    top_window: tuple[int, int] | None,
+    flags: defaultdict,
+) -> tuple[list[tuple[int, int] | None], dict[int, list[int]]]:
+    """Spec §2.8: clip top-down; the walk stops at an empty window, flagged ``outside_parent`` once.
+
+    A valid step whose timing parent has a (non-empty) window gets its interval
+    clipped to it; where that is empty the walk stops: the step is flagged when
+    its own duration is positive, and nothing below it is reached (its timing
+    parent has no window), so nothing below is flagged. Returns the non-empty
+    windows and, per step, its children taking part (the critical path's tree).
+    """
+    window: list[tuple[int, int] | None] = [None] * len(start)  # non-empty windows only
+    tchildren: dict[int, list[int]] = {}
+    top_takes_part = top_window is not None and top_window[1] > top_window[0]
+    if top is not None and top >= 0 and top_takes_part:
+        window[top] = top_window
+    for i in order:
+        if not valid[i] or i == top:
+            continue
+        tp = tparent[i]
+        pw = (top_window if top_takes_part else None) if tp == _VIRTUAL else window[tp]
+        if pw is None:  # below a step where the walk stopped
+            continue
+        s, e = start[i], end[i]
+        cs = s if s > pw[0] else pw[0]  # type: ignore[operator]
+        ce = e if e < pw[1] else pw[1]  # type: ignore[operator]
+        if ce > cs:  # type: ignore[operator]
+            window[i] = (cs, ce)  # type: ignore[assignment]
+            tchildren.setdefault(tp, []).append(i)
+        elif e > s:  # type: ignore[operator]
+            flags[i].add("outside_parent")
+    return window, tchildren
+
+
+def _self_times(window: list[tuple[int, int] | None], tchildren: dict[int, list[int]]) -> list[int]:
+    """Spec §3 ``self_ms``: a step's clipped window minus the union of its children's clipped windows."""
+    self_us = [0] * len(window)
+    for i in range(len(window)):
+        w = window[i]
+        if w is None:
+            continue
+        covered = 0
+        kids = tchildren.get(i)
+        if kids:
+            spans = sorted(window[k] for k in kids)  # type: ignore[type-var]
+            cur_s, cur_e = spans[0]  # type: ignore[misc]
+            for s, e in spans[1:]:  # type: ignore[misc]
+                if s > cur_e:
+                    covered += cur_e - cur_s
+                    cur_s, cur_e = s, e
+                elif e > cur_e:
+                    cur_e = e
+            covered += cur_e - cur_s
+        self_us[i] = (w[1] - w[0]) - covered
+    return self_us
+
+
+def _critical_walk(
+    top: int | None,
+    top_window: tuple[int, int] | None,
+    window: list[tuple[int, int] | None],
+    tchildren: dict[int, list[int]],
+    ids: list[str],
+) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """Spec §4: the backward walk from the top, with an explicit stack (chains can be 100,000 deep).
+
+    Returns each step's critical µs and the walk's segments (owner, start,
+    end) sorted by start; the virtual root's own segments are kept (they
+    cover gaps between roots) but it has no critical figure.
+    """
+    critical = [0] * len(window)
+    segments: list[tuple[int, int, int]] = []
+    if top is None or top_window is None or top_window[1] <= top_window[0]:  # the top takes no part
+        return critical, segments
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        ns, cursor = top_window if node == _VIRTUAL or node == top else window[node]  # type: ignore[misc]
+        kids = tchildren.get(node, ())
+        # latest end first; ties: earliest start, then smallest nodeId
+        ranked = sorted(kids, key=lambda k: (-window[k][1], window[k][0], ids[k]))  # type: ignore[index]
+        owned = 0
+        for k in ranked:
+            ks, ke = window[k]  # type: ignore[misc]
+            if ke > cursor or ke <= ns:
+                continue
+            if cursor > ke:
+                segments.append((node, ke, cursor))
+                owned += cursor - ke
+            stack.append(k)
+            cursor = ks
+        if cursor > ns:
+            segments.append((node, ns, cursor))
+            owned += cursor - ns
+        if node != _VIRTUAL:
+            critical[node] += owned
+    segments.sort(key=lambda seg: seg[1])
+    return critical, segments
+
+
+def _critical_results(
+    critical: list[int], window: list[tuple[int, int] | None], depth: list[int], ids: list[str]
+) -> tuple[tuple[str, ...], dict[str, float], Bottleneck | None]:
+    """Spec §4 results: the path (by window start, depth, id), its ms, and the bottleneck (most ms; ties as the spec)."""
+    on_path = [i for i in range(len(ids)) if critical[i] > 0]
+    on_path.sort(key=lambda i: (window[i][0], depth[i], ids[i]))  # type: ignore[index]
+    bottleneck = None
+    if on_path:
+        best = min(on_path, key=lambda i: (-critical[i], window[i][0], ids[i]))  # type: ignore[index]
+        bottleneck = Bottleneck(ids[best], ms(critical[best]))
+    return tuple(ids[i] for i in on_path), {ids[i]: ms(critical[i]) for i in on_path}, bottleneck
