@@ -37,6 +37,14 @@ _DEFAULT_LIFETIME_S = 300.0  # Genesys always sends expires_in; be careful if no
 _RETRIED = "_gctrace_auth_retried"
 
 
+
+def bearer_token(request: requests.PreparedRequest) -> str | None:
+    """The bearer token a request was sent with, if any (to forget exactly that one after a 401)."""
+    header = request.headers.get("Authorization", "")
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    return header[len("Bearer "):] if header.startswith("Bearer ") else None
+
 class ClientCredentialsAuth(AuthBase):
     """Bearer-token auth that fetches, caches and refreshes a client-credentials token.
 
@@ -195,8 +203,7 @@ class ClientCredentialsAuth(AuthBase):
         request = resp.request
         if getattr(request, _RETRIED, False) or resp.connection is None:
             return resp
-        header = request.headers.get("Authorization", "")
-        self.invalidate(header[len("Bearer "):] if header.startswith("Bearer ") else None)
+        self.invalidate(bearer_token(request))
         token = self.token()
         _ = resp.content  # read the body so the connection goes back to the pool
         resp.close()

@@ -35,7 +35,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from .. import _http
-from .auth import ClientCredentialsAuth
+from .auth import ClientCredentialsAuth, bearer_token
 from .config import Settings
 from .._time import iso_utc
 from ..errors import (
@@ -157,8 +157,7 @@ def _drop_refused_token(resp: requests.Response, auth: ClientCredentialsAuth, wh
     waits for the rate limit, and the token fetch and the resend stay inside the
     deadline like any other request.
     """
-    sent = resp.request.headers.get("Authorization", "")
-    auth.invalidate(sent[len("Bearer "):] if sent.startswith("Bearer ") else None)
+    auth.invalidate(bearer_token(resp.request))
     resp.close()
     log.info("%s: HTTP 401, fetching a new token and sending again", what)
     return True
