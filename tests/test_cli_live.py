@@ -8,34 +8,25 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
+from live_helpers import HB, live_simulator, wait_for
 
 from gctrace_nb.core.analysis import analyze_steps
 from gctrace_nb.cli import main
-from gctrace_nb.simulator import Simulator
 from gctrace_nb.simulator.notifications import TOPIC_PERMISSION
 from gctrace_nb.core.formats.history import execution_document_to_steps
 
-HB = 0.1
 FLOW = "flow-cli-live"
 SPEC_KEYS = {"steps", "valid_steps", "accuracy_rate", "total_ms", "critical_path", "critical_ms", "bottleneck",
              "failed_nodes", "anomalies"}
 
 
-def wait_for(condition, timeout=15.0, what="condition"):
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture
 def sim():
-    with Simulator(seed=5) as simulator:
-        simulator.notifications.heartbeat_interval_s = HB
+    with live_simulator(seed=5) as simulator:
         yield simulator
 
 

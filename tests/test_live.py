@@ -11,40 +11,30 @@ import threading
 import time
 
 import pytest
+from live_helpers import HB, client_for, live_simulator, wait_for
 
 from gctrace_nb.api.live import FlowWatch, watch
 from gctrace_nb.api.notifications import event_document, execution_summary, flow_topic
 from gctrace_nb.api.client import GenesysClient
 from gctrace_nb.api.config import Settings
 from gctrace_nb.errors import PermissionDenied
-from gctrace_nb.simulator import Simulator
 from gctrace_nb.simulator.notifications import TOPIC_PERMISSION
 from gctrace_nb.core.formats.history import execution_document_to_steps
 
-HB = 0.1
 FLOW = "flow-live-1"
 
 
-def wait_for(condition, timeout=10.0, what="condition"):
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture
 def sim():
-    with Simulator(seed=11) as simulator:
-        simulator.notifications.heartbeat_interval_s = HB
+    with live_simulator(seed=11) as simulator:
         yield simulator
 
 
 @pytest.fixture
 def client(sim):
-    client_id, secret = sim.credentials
-    with GenesysClient(Settings(client_id=client_id, client_secret=secret, api_url=sim.api_url,
-                                login_url=sim.login_url)) as c:
+    with client_for(sim) as c:
         yield c
 
 

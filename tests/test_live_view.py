@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+from live_helpers import HB, client_for, live_simulator, wait_for
 
 import gctrace_nb as gc
-from gctrace_nb.api.client import GenesysClient
-from gctrace_nb.api.config import Settings
-from gctrace_nb.simulator import Simulator
 from gctrace_nb.simulator.notifications import TOPIC_PERMISSION
 
-HB = 0.1
 FLOW = "flow-live-view"
 
 
-def wait_for(condition, timeout=10.0, what="condition"):
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture
 def sim():
-    with Simulator(seed=21) as simulator:
-        simulator.notifications.heartbeat_interval_s = HB
+    with live_simulator(seed=21) as simulator:
         yield simulator
 
 
 @pytest.fixture
 def client(sim):
-    client_id, secret = sim.credentials
-    with GenesysClient(Settings(client_id=client_id, client_secret=secret, api_url=sim.api_url,
-                                login_url=sim.login_url)) as c:
+    with client_for(sim) as c:
         yield c
 
 
