@@ -6,6 +6,8 @@ widget is first used.
 
 import logging as _logging
 
+from ._lazy import lazy_exports as _lazy_exports
+
 from .core.analysis import Analysis, Bottleneck, analyze_steps
 from .errors import (
     ApiError,
@@ -67,19 +69,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gctrace_nb' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "Analysis",
